@@ -1,0 +1,253 @@
+"""SE-ResNet: MMDetection's ResNet with a Squeeze-and-Excitation block.
+
+Hu et al., "Squeeze-and-Excitation Networks", arXiv 1709.01507. The blocks
+subclass MMDetection's ``BasicBlock`` and ``Bottleneck`` and the backbone its
+``ResNet``, so every ResNet argument keeps its meaning.
+"""
+from typing import Optional, Sequence
+
+import torch.utils.checkpoint as cp
+from torch import Tensor
+
+from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
+from mmdet.models.layers import ResLayer
+from mmdet.registry import MODELS
+from senet_mmdet.models.layers.se import GATES, SQUEEZES, SqueezeExcitation
+from senet_mmdet.utils import check_choice, check_se_ratio
+
+# Where the SE module sits in the residual unit (paper Sec. 6.5, Fig. 5,
+# Table 14, ResNet-50 top-1 error): 'standard' gates the residual branch
+# before the sum (22.28); 'pre' gates the unit's input on the residual
+# branch (SE-PRE, 22.23); 'post' gates after the sum and ReLU (SE-POST,
+# 22.78); 'identity' gates the identity branch in parallel (SE-Identity,
+# 22.20).
+SE_POSITIONS = ('standard', 'pre', 'post', 'identity')
+
+# Positions inside a bottleneck at which mmdet's ResNet inserts plugins.
+PLUGIN_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
+
+
+class SEBlockMixin:
+    """Adds one :class:`SqueezeExcitation` to a residual block.
+
+    Mixed in before an MMDetection block, whose ``residual`` branch the
+    subclass spells out. ``se_cfg=None`` builds the plain block, which is how
+    ``stage_with_se`` switches SE off per stage.
+    """
+
+    def __init__(self,
+                 inplanes: int,
+                 planes: int,
+                 se_cfg: Optional[dict] = None,
+                 se_position: str = 'standard',
+                 **kwargs) -> None:
+        super().__init__(inplanes, planes, **kwargs)
+        self.se_position = se_position if se_cfg is not None else None
+        if se_cfg is not None:
+            # SE-PRE gates the unit's input; the others gate its output.
+            se_channels = inplanes if se_position == 'pre' else (
+                planes * self.expansion)
+            self.se = SqueezeExcitation(se_channels, **se_cfg)
+
+    def residual(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+
+        def _inner_forward(x: Tensor) -> Tensor:
+            identity = x if self.downsample is None else self.downsample(x)
+            if self.se_position == 'pre':
+                x = self.se(x)
+            out = self.residual(x)
+            if self.se_position == 'standard':
+                out = self.se(out)
+            if self.se_position == 'identity':
+                identity = self.se(identity)
+            return out + identity
+
+        if self.with_cp and x.requires_grad:
+            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
+        else:
+            out = _inner_forward(x)
+        out = self.relu(out)
+        if self.se_position == 'post':
+            out = self.se(out)
+        return out
+
+
+class SEBasicBlock(SEBlockMixin, BasicBlock):
+    """SE basic block for SE-ResNet-18/34 (mmdet's takes no plugins)."""
+
+    # The norm that ends the residual branch, zero-initialised so each block
+    # starts as identity (Goyal et al., arXiv 1706.02677, Sec. 5.1).
+    last_norm_name = 'norm2'
+
+    def residual(self, x: Tensor) -> Tensor:
+        out = self.conv1(x)
+        out = self.norm1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.norm2(out)
+        return out
+
+
+class SEBottleneck(SEBlockMixin, Bottleneck):
+    """SE bottleneck for SE-ResNet-50/101/152; keeps mmdet's plugins."""
+
+    last_norm_name = 'norm3'
+
+    def residual(self, x: Tensor) -> Tensor:
+        out = self.conv1(x)
+        out = self.norm1(out)
+        out = self.relu(out)
+        if self.with_plugins:
+            out = self.forward_plugin(out, self.after_conv1_plugin_names)
+        out = self.conv2(out)
+        out = self.norm2(out)
+        out = self.relu(out)
+        if self.with_plugins:
+            out = self.forward_plugin(out, self.after_conv2_plugin_names)
+        out = self.conv3(out)
+        out = self.norm3(out)
+        if self.with_plugins:
+            out = self.forward_plugin(out, self.after_conv3_plugin_names)
+        return out
+
+
+def se_arch_settings(plain: dict, se_blocks: dict) -> dict:
+    """An arch table with each plain block class replaced by its SE twin.
+
+    Derived rather than written out, so depths and blocks per stage stay
+    exactly MMDetection's (``{depth: (block, stage_blocks)}``).
+    """
+    return {
+        depth: (se_blocks[block], stage_blocks)
+        for depth, (block, stage_blocks) in plain.items()
+    }
+
+
+@MODELS.register_module()
+class SEResNet(ResNet):
+    """SE-ResNet backbone (Hu et al., arXiv 1709.01507).
+
+    Takes every argument of MMDetection's :class:`ResNet` with the same
+    meaning, plus the SE arguments below.
+
+    Args:
+        depth (int): 18, 34, 50, 101 or 152.
+        se_ratio (int): Reduction ratio r of every SE module. Defaults to 16,
+            the paper's choice; the squeeze width is then exactly C / 16.
+        stage_with_se (Sequence[bool], optional): SE on/off per stage, of
+            length ``num_stages``. ``(True, True, True, False)`` is the
+            paper's variant without SE in the last stage (about +4 %
+            parameters instead of +10 %). Defaults to None: SE everywhere.
+        se_squeeze (str): ``'avg'`` (paper) or ``'max'`` pooling.
+        se_gate (str): ``'sigmoid'`` (paper) or ``'hard_sigmoid'``.
+        se_bias (bool): Bias in the two SE FCs. Defaults to True, as in the
+            released models.
+        se_position (str): ``'standard'``, ``'pre'``, ``'post'`` or
+            ``'identity'`` (paper Fig. 5).
+
+    Example:
+        >>> import torch
+        >>> from senet_mmdet.models import SEResNet
+        >>> model = SEResNet(depth=50).eval()
+        >>> for feat in model(torch.rand(1, 3, 64, 64)):
+        ...     print(tuple(feat.shape))
+        (1, 256, 16, 16)
+        (1, 512, 8, 8)
+        (1, 1024, 4, 4)
+        (1, 2048, 2, 2)
+    """
+
+    arch_settings = se_arch_settings(ResNet.arch_settings, {
+        BasicBlock: SEBasicBlock,
+        Bottleneck: SEBottleneck,
+    })
+
+    def __init__(self,
+                 depth: int,
+                 se_ratio: int = 16,
+                 stage_with_se: Optional[Sequence[bool]] = None,
+                 se_squeeze: str = 'avg',
+                 se_gate: str = 'sigmoid',
+                 se_bias: bool = True,
+                 se_position: str = 'standard',
+                 num_stages: int = 4,
+                 dcn: Optional[dict] = None,
+                 plugins: Optional[list] = None,
+                 zero_init_residual: bool = True,
+                 pretrained: Optional[str] = None,
+                 init_cfg: Optional[dict] = None,
+                 **kwargs) -> None:
+        owner = type(self).__name__
+        check_choice(owner, 'depth', depth, self.arch_settings)
+        check_se_ratio(owner, 'se_ratio', se_ratio)
+        check_choice(owner, 'se_squeeze', se_squeeze, SQUEEZES)
+        check_choice(owner, 'se_gate', se_gate, GATES)
+        check_choice(owner, 'se_position', se_position, SE_POSITIONS)
+        if stage_with_se is None:
+            stage_with_se = (True, ) * num_stages
+        if len(stage_with_se) != num_stages:
+            raise ValueError(
+                f'{owner}: stage_with_se={tuple(stage_with_se)!r} has '
+                f'{len(stage_with_se)} entries but num_stages={num_stages}; '
+                f'give one bool per stage')
+        block = self.arch_settings[depth][0]
+        self._check_block_extensions(owner, depth, block, dcn, plugins)
+
+        # Read by make_res_layer, which ResNet.__init__ calls per stage.
+        self.se_cfg = dict(
+            ratio=se_ratio, squeeze=se_squeeze, gate=se_gate, bias=se_bias)
+        self.se_position = se_position
+        self.stage_with_se = tuple(stage_with_se)
+        # ResNet zero-initialises the last norm only when the block class is
+        # exactly its own Bottleneck/BasicBlock; the SE blocks say which norm.
+        self.block_init_cfg = None
+        if zero_init_residual and init_cfg is None and pretrained is None:
+            self.block_init_cfg = dict(
+                type='Constant',
+                val=0,
+                override=dict(name=block.last_norm_name))
+        super().__init__(
+            depth=depth,
+            num_stages=num_stages,
+            dcn=dcn,
+            plugins=plugins,
+            zero_init_residual=zero_init_residual,
+            pretrained=pretrained,
+            init_cfg=init_cfg,
+            **kwargs)
+
+    @staticmethod
+    def _check_block_extensions(owner: str, depth: int, block: type,
+                                dcn: Optional[dict],
+                                plugins: Optional[list]) -> None:
+        """Clear errors where mmdet's blocks would only ``assert``."""
+        if issubclass(block, SEBasicBlock) and (dcn or plugins):
+            raise ValueError(
+                f'{owner}: depth={depth} uses basic blocks, which take '
+                'neither dcn nor plugins; use depth 50, 101 or 152')
+        for plugin in plugins or ():
+            position = plugin.get('position')
+            if position not in PLUGIN_POSITIONS:
+                raise ValueError(
+                    f'{owner}: plugin {plugin.get("cfg")!r} has '
+                    f'position={position!r}; choose one of '
+                    f'{PLUGIN_POSITIONS} (for the SE module itself use '
+                    f'se_position, one of {SE_POSITIONS})')
+
+    def make_res_layer(self, **kwargs) -> ResLayer:
+        # ResNet.__init__ builds the stages in order and appends each one's
+        # name to res_layers after building it, so this is the stage index.
+        stage = len(self.res_layers)
+        kwargs['init_cfg'] = self.block_init_cfg
+        return super().make_res_layer(
+            se_cfg=self.se_cfg if self.stage_with_se[stage] else None,
+            se_position=self.se_position,
+            **kwargs)
+
+    def train(self, mode: bool = True) -> 'SEResNet':
+        # ResNet.train() returns None, which breaks `model = model.eval()`.
+        super().train(mode)
+        return self

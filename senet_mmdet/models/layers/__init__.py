@@ -1,0 +1,3 @@
+from .se import SqueezeExcitation
+
+__all__ = ['SqueezeExcitation']

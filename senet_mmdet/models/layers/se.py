@@ -1,0 +1,93 @@
+"""The Squeeze-and-Excitation module of Hu et al., arXiv 1709.01507, Sec. 3."""
+from typing import Dict, Optional, Type
+
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from torch import Tensor, nn
+
+from mmdet.registry import MODELS
+from senet_mmdet.utils import check_choice, check_se_ratio
+
+# Squeeze (Sec. 3.1): average pooling in the paper; max pooling is the
+# ablation of Table 11 (22.57 vs 22.28 top-1 error).
+SQUEEZES: Dict[str, Type[nn.Module]] = {
+    'avg': nn.AdaptiveAvgPool2d,
+    'max': nn.AdaptiveMaxPool2d,
+}
+
+# Excitation gate (Sec. 3.2): sigmoid in the paper; hard-sigmoid, the
+# piecewise-linear relu6(x + 3) / 6, is the cheap gate of mobile networks.
+GATES: Dict[str, Type[nn.Module]] = {
+    'sigmoid': nn.Sigmoid,
+    'hard_sigmoid': nn.Hardsigmoid,
+}
+
+
+def squeeze_channels(in_channels: int, ratio: int) -> int:
+    """Width of the excitation bottleneck, ``C // r``.
+
+    The official models use widths 256/512/1024/2048 with r = 16, for which
+    ``C // r`` is exactly ``C / r`` (16/32/64/128).
+    """
+    check_se_ratio('SqueezeExcitation', 'ratio', ratio)
+    if ratio > in_channels:
+        raise ValueError(
+            f'SqueezeExcitation: ratio={ratio} leaves no channel in the '
+            f'excitation bottleneck of a {in_channels}-channel input '
+            f'(in_channels // ratio = 0); choose a ratio from 1 to '
+            f'{in_channels}')
+    return in_channels // ratio
+
+
+class SqueezeExcitation(BaseModule):
+    """Recalibrates channels: ``x * gate(fc2(relu(fc1(squeeze(x)))))``.
+
+    The one SE module of this package: every SE block, shared head and the
+    MMDetection plugin (``position='after_conv3'`` reproduces the standard
+    SE-ResNet block) build this class. The two FCs are 1x1 convolutions with
+    bias, as in the released Caffe models, and are named ``fc1``/``fc2`` as in
+    timm's SE-ResNets.
+
+    Args:
+        in_channels (int): Channels C of the recalibrated feature map.
+        ratio (int): Reduction r; the bottleneck has ``C // r`` channels.
+            Defaults to 16, the paper's choice (Table 10).
+        squeeze (str): ``'avg'`` (paper) or ``'max'`` global pooling.
+        gate (str): ``'sigmoid'`` (paper) or ``'hard_sigmoid'``.
+        bias (bool): Whether the two FCs have a bias. Defaults to True.
+        init_cfg (dict, optional): Initialization config dict.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 ratio: int = 16,
+                 squeeze: str = 'avg',
+                 gate: str = 'sigmoid',
+                 bias: bool = True,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg)
+        check_choice('SqueezeExcitation', 'squeeze', squeeze, SQUEEZES)
+        check_choice('SqueezeExcitation', 'gate', gate, GATES)
+        hidden = squeeze_channels(in_channels, ratio)
+        self.pool = SQUEEZES[squeeze](1)
+        self.fc1 = nn.Conv2d(in_channels, hidden, kernel_size=1, bias=bias)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(hidden, in_channels, kernel_size=1, bias=bias)
+        self.gate = GATES[gate]()
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale = self.pool(x)
+        scale = self.fc1(scale)
+        scale = self.relu(scale)
+        scale = self.fc2(scale)
+        scale = self.gate(scale)
+        return x * scale
+
+
+# MMDetection's registry lists it with the other models. mmcv's plugin
+# builder looks plugins up from the current default scope, which is unset
+# when a backbone is built directly in Python; mmengine's root registry is
+# the ancestor of every scope, so registering there too makes the plugin
+# resolvable from mmdet, senet_mmdet, any other scope, and no scope at all.
+MODELS.register_module(module=SqueezeExcitation)
+MMENGINE_MODELS.register_module(module=SqueezeExcitation)

@@ -1,0 +1,128 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import init_default_scope
+
+from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
+from senet_mmdet.models import SEResNet
+
+REPO = Path(__file__).parents[2]
+FLAGSHIP = REPO / 'configs' / 'faster_rcnn_se_r50.py'
+CONFIGS = sorted((REPO / 'configs').rglob('*.py'))
+
+
+@pytest.mark.parametrize(
+    'path', CONFIGS, ids=[str(p.relative_to(REPO)) for p in CONFIGS])
+def test_config_inherits_mmdet_and_builds(path):
+    cfg = Config.fromfile(path)
+    assert cfg.custom_imports.imports == ['senet_mmdet']
+    assert cfg.model.backbone.type == 'SEResNet'
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    assert isinstance(model.backbone, SEResNet)
+
+
+def test_flagship_inherits_mmdet_faster_rcnn():
+    text = FLAGSHIP.read_text()
+    assert "_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'" in (
+        text)
+    cfg = Config.fromfile(FLAGSHIP)
+    # Everything but the backbone type and init is MMDetection's R-50 FPN 1x.
+    assert cfg.model.type == 'FasterRCNN'
+    assert cfg.model.backbone.depth == 50
+    assert cfg.model.backbone.frozen_stages == 1
+    assert cfg.model.backbone.init_cfg is None
+    assert cfg.model.neck.type == 'FPN'
+    assert cfg.train_cfg.max_epochs == 12
+    assert cfg.optim_wrapper.optimizer.lr == 0.02
+
+
+def test_flagship_loss_and_predict_on_cpu():
+    torch.manual_seed(0)
+    init_default_scope('mmdet')
+    model = MODELS.build(Config.fromfile(FLAGSHIP).model)
+    model.init_weights()
+    assert sum(p.numel() for p in model.backbone.parameters()) == 26_039_024
+    packed = demo_mm_inputs(
+        batch_size=2, image_shapes=[(3, 128, 160)] * 2, num_classes=80)
+
+    model.train()
+    data = model.data_preprocessor(packed, True)
+    losses = model(**data, mode='loss')
+    assert {'loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox'} <= set(
+        losses)
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total)
+    total.backward()
+    # The SE modules are in the graph (stage 1 is frozen by the config).
+    assert model.backbone.layer2[0].se.fc1.weight.grad is not None
+    assert model.backbone.layer1[0].se.fc1.weight.grad is None
+
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(packed, False)
+        results = model(**data, mode='predict')
+    assert len(results) == 2
+    for result in results:
+        instances = result.pred_instances
+        assert instances.bboxes.shape[1] == 4
+        assert len(instances.scores) == len(instances.labels) <= 100
+
+
+def test_user_config_inherits_senet_mmdet_scope(tmp_path):
+    """A user's config inherits ours by package scope and builds as the
+    Runner builds it: from mmengine's root registry under the tagged scope."""
+    user_cfg = tmp_path / 'my_faster_rcnn_se_r101.py'
+    user_cfg.write_text(
+        "_base_ = 'senet_mmdet::senet/faster-rcnn_se-r50_fpn_1x_coco.py'\n"
+        "model = dict(backbone=dict(depth=101))\n")
+    cfg = Config.fromfile(user_cfg)
+    assert cfg.model.backbone.type == 'SEResNet'
+    assert cfg.model.backbone.depth == 101
+    init_default_scope(cfg.default_scope)
+    model = MMENGINE_MODELS.build(cfg.model)
+    assert isinstance(model.backbone, SEResNet)
+    assert len(model.backbone.layer3) == 23
+
+
+def test_configs_ship_inside_built_wheel(tmp_path):
+    """After `pip install` (not editable) the configs live in
+    senet_mmdet/.mim/configs and `senet_mmdet::` bases resolve there."""
+    pip = [sys.executable, '-m', 'pip']
+    subprocess.run(
+        pip + ['wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
+               str(tmp_path / 'dist'), str(REPO)],
+        check=True, cwd=tmp_path)
+    (wheel, ) = (tmp_path / 'dist').glob('senet_mmdet-*.whl')
+    site = tmp_path / 'site'
+    subprocess.run(
+        pip + ['install', '--no-deps', '-q', '--target', str(site),
+               str(wheel)],
+        check=True)
+    shipped = site / 'senet_mmdet' / '.mim' / 'configs'
+    assert (shipped / 'faster_rcnn_se_r50.py').is_file()
+    assert (shipped / 'senet' / 'faster-rcnn_se-r50_fpn_1x_coco.py').is_file()
+
+    user_cfg = tmp_path / 'user.py'
+    user_cfg.write_text(
+        "_base_ = 'senet_mmdet::senet/faster-rcnn_se-r50_fpn_1x_coco.py'\n")
+    script = (
+        'import senet_mmdet\n'
+        'from mmengine.config import Config\n'
+        f'cfg = Config.fromfile({str(user_cfg)!r})\n'
+        'print(senet_mmdet.__file__)\n'
+        'print(cfg.model.backbone.type)\n')
+    out = subprocess.run([sys.executable, '-c', script],
+                         cwd=tmp_path,
+                         env={'PYTHONPATH': str(site), 'PATH': '/usr/bin'},
+                         check=True,
+                         capture_output=True,
+                         text=True).stdout.splitlines()
+    assert out[0].startswith(str(site))
+    assert out[1] == 'SEResNet'

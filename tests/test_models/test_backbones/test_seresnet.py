@@ -1,0 +1,357 @@
+import re
+
+import pytest
+import torch
+from mmcv.ops import DeformConv2dPack, ModulatedDeformConv2dPack
+from torch import nn
+
+from mmdet.models.backbones import ResNet
+from mmdet.registry import MODELS
+from senet_mmdet.models.backbones import (SEBasicBlock, SEBottleneck,
+                                          SEResNet)
+from senet_mmdet.models.layers import SqueezeExcitation
+from .utils import FC_PARAMS, check_norm_state, count_params, se_params
+
+
+@pytest.mark.parametrize('depth, official', [
+    (50, (28.088, 25.557)),
+    (101, (49.327, 44.549)),
+    (152, (66.822, 60.193)),
+])
+def test_seresnet_params_equal_official_models(depth, official):
+    """The prototxt counts with the 1000-class FC (SENET_FACTS.md, Sec. 2),
+    rounded to 1e3 parameters as published; the backbone has no FC."""
+    with_se, without_se = official
+    se = count_params(SEResNet(depth=depth))
+    plain = count_params(ResNet(depth=depth))
+    assert round((se + FC_PARAMS) / 1e6, 3) == with_se
+    assert round((plain + FC_PARAMS) / 1e6, 3) == without_se
+
+
+def test_seresnet50_detection_backbone_params():
+    # SE-ResNet-50 without the FC: 26.039M; the SE modules add 2.515M
+    # weights (paper Sec. 4) plus 16,048 biases.
+    model = SEResNet(depth=50)
+    assert count_params(model) == 26_039_024
+    extra = count_params(model) - count_params(ResNet(depth=50))
+    assert extra == 2_514_944 + 16_048
+
+
+@pytest.mark.parametrize('depth, stage_blocks, width',
+                         [(18, (2, 2, 2, 2), 64), (34, (3, 4, 6, 3), 64)])
+def test_seresnet_basic_block_params(depth, stage_blocks, width):
+    """No official SE-ResNet-18/34 exists: the count is ResNet's plus one SE
+    module of width C per block."""
+    expected = count_params(ResNet(depth=depth)) + sum(
+        n * se_params(width * 2**i) for i, n in enumerate(stage_blocks))
+    assert count_params(SEResNet(depth=depth)) == expected
+
+
+def test_seresnet_without_se_in_last_stage():
+    """Paper Sec. 4: the last stage holds 1.57M of the SE parameters, and
+    dropping it leaves about +4 % over ResNet-50."""
+    full = count_params(SEResNet(depth=50))
+    no_last = count_params(
+        SEResNet(depth=50, stage_with_se=(True, True, True, False)))
+    plain = count_params(ResNet(depth=50))
+    assert full - no_last == 3 * se_params(2048) == 1_579_392
+    assert 0.035 < (no_last - plain) / (plain + FC_PARAMS) < 0.045
+    model = SEResNet(depth=50, stage_with_se=(True, True, True, False))
+    assert all(hasattr(block, 'se') for block in model.layer3)
+    assert not any(hasattr(block, 'se') for block in model.layer4)
+
+
+@pytest.mark.parametrize('depth, block, channels', [
+    (18, SEBasicBlock, (64, 128, 256, 512)),
+    (34, SEBasicBlock, (64, 128, 256, 512)),
+    (50, SEBottleneck, (256, 512, 1024, 2048)),
+    (101, SEBottleneck, (256, 512, 1024, 2048)),
+    (152, SEBottleneck, (256, 512, 1024, 2048)),
+])
+def test_seresnet_depths_and_outputs(depth, block, channels):
+    model = SEResNet(depth=depth).eval()
+    assert all(
+        isinstance(m, block) for name in model.res_layers
+        for m in getattr(model, name))
+    feats = model(torch.randn(1, 3, 64, 64))
+    assert [tuple(f.shape) for f in feats] == [
+        (1, c, 16 // 2**i, 16 // 2**i) for i, c in enumerate(channels)
+    ]
+
+
+def test_seresnet_squeeze_width_is_exact():
+    model = SEResNet(depth=50)
+    widths = [getattr(model, f'layer{i}')[0].se.fc1.out_channels
+              for i in range(1, 5)]
+    assert widths == [16, 32, 64, 128]
+
+
+def test_seresnet_registered_and_train_returns_self():
+    model = MODELS.build(dict(type='SEResNet', depth=18))
+    assert isinstance(model, SEResNet)
+    assert model.train() is model
+    assert model.eval() is model
+
+
+def test_seresnet_resnet_arguments_keep_their_meaning():
+    # num_stages, strides, dilations, out_indices: a dilated C4 backbone.
+    model = SEResNet(
+        depth=50,
+        num_stages=3,
+        strides=(1, 2, 1),
+        dilations=(1, 1, 2),
+        out_indices=(2, )).eval()
+    assert len(model.res_layers) == 3
+    (feat, ) = model(torch.randn(1, 3, 64, 64))
+    assert feat.shape == (1, 1024, 8, 8)
+    assert model.layer3[1].conv2.dilation == (2, 2)
+
+    # style: the stride-2 conv is the 3x3 for pytorch, the first 1x1 for
+    # caffe (the official SE-ResNet models).
+    pytorch = SEResNet(depth=50, style='pytorch')
+    caffe = SEResNet(depth=50, style='caffe')
+    assert pytorch.layer2[0].conv2.stride == (2, 2)
+    assert pytorch.layer2[0].conv1.stride == (1, 1)
+    assert caffe.layer2[0].conv1.stride == (2, 2)
+    assert caffe.layer2[0].conv2.stride == (1, 1)
+
+    # deep_stem and avg_down (ResNet-D).
+    model = SEResNet(depth=50, deep_stem=True, avg_down=True).eval()
+    assert not hasattr(model, 'conv1') and len(model.stem) == 9
+    assert isinstance(model.layer2[0].downsample[0], nn.AvgPool2d)
+    assert model(torch.randn(1, 3, 64, 64))[-1].shape == (1, 2048, 2, 2)
+
+    # base_channels / stem_channels
+    model = SEResNet(depth=18, base_channels=32, stem_channels=16).eval()
+    assert model(torch.randn(1, 3, 64, 64))[-1].shape == (1, 256, 2, 2)
+
+
+def test_seresnet_frozen_stages_and_norm_eval():
+    model = SEResNet(depth=50, frozen_stages=1, norm_eval=True)
+    model.init_weights()
+    model.train()
+    assert not model.norm1.training
+    for param in [*model.conv1.parameters(), *model.norm1.parameters(),
+                  *model.layer1.parameters()]:
+        assert not param.requires_grad
+    assert all(p.requires_grad for p in model.layer2.parameters())
+    # The SE modules of a frozen stage are frozen with it.
+    assert not model.layer1[0].se.fc1.weight.requires_grad
+    assert check_norm_state(model.modules(), False)
+
+    model = SEResNet(depth=50, norm_eval=False).train()
+    assert check_norm_state(model.modules(), True)
+
+
+@pytest.mark.parametrize('norm_cfg, norm_type', [
+    (dict(type='BN', requires_grad=True), nn.BatchNorm2d),
+    (dict(type='SyncBN', requires_grad=True), nn.SyncBatchNorm),
+    (dict(type='GN', num_groups=32, requires_grad=True), nn.GroupNorm),
+])
+def test_seresnet_norm_cfg(norm_cfg, norm_type):
+    model = SEResNet(depth=50, norm_cfg=norm_cfg)
+    assert isinstance(model.norm1, norm_type)
+    assert isinstance(model.layer4[2].norm3, norm_type)
+    if norm_type is nn.GroupNorm:
+        # SyncBN needs a process group to run; BN runs in other tests.
+        feats = model.eval()(torch.randn(1, 3, 64, 64))
+        assert feats[-1].shape == (1, 2048, 2, 2)
+
+
+def test_seresnet_conv_cfg():
+    model = SEResNet(depth=50, conv_cfg=dict(type='ConvWS'))
+    assert type(model.layer1[0].conv2).__name__ == 'ConvWS2d'
+    assert model.eval()(torch.randn(1, 3, 32, 32))[-1].shape == (1, 2048, 1,
+                                                                1)
+
+
+@pytest.mark.parametrize('dcn, conv_type', [
+    (dict(type='DCN', deform_groups=1, fallback_on_stride=False),
+     DeformConv2dPack),
+    (dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
+     ModulatedDeformConv2dPack),
+])
+def test_seresnet_dcn(dcn, conv_type):
+    model = SEResNet(
+        depth=50, dcn=dcn, stage_with_dcn=(False, True, True, True))
+    assert not isinstance(model.layer1[0].conv2, conv_type)
+    assert isinstance(model.layer2[0].conv2, conv_type)
+    assert isinstance(model.layer4[2].conv2, conv_type)
+    # mmcv's CPU deformable conv needs each input at least kernel-sized.
+    feats = model.eval()(torch.randn(1, 3, 128, 128))
+    assert feats[-1].shape == (1, 2048, 4, 4)
+
+
+def test_seresnet_plugins():
+    plugins = [
+        dict(
+            cfg=dict(type='ContextBlock', ratio=1. / 16),
+            stages=(False, True, True, True),
+            position='after_conv3'),
+        dict(
+            cfg=dict(type='SqueezeExcitation', ratio=8),
+            stages=(True, False, False, False),
+            position='after_conv2'),
+    ]
+    model = SEResNet(depth=50, plugins=plugins).eval()
+    assert hasattr(model.layer2[0], 'context_block')
+    assert not hasattr(model.layer1[0], 'context_block')
+    # A second SE after the 3x3 of stage 1: the paper's "SE on the 3x3
+    # output" beside the block's own.
+    assert model.layer1[0].squeeze_excitation.fc1.in_channels == 64
+    assert model.layer1[0].se.fc1.in_channels == 256
+    assert model(torch.randn(1, 3, 64, 64))[-1].shape == (1, 2048, 2, 2)
+
+
+def test_seresnet_with_cp_matches_plain_forward_and_backward():
+    torch.manual_seed(0)
+    model = SEResNet(depth=18, norm_eval=False, zero_init_residual=False)
+    model.init_weights()
+    model_cp = SEResNet(
+        depth=18, norm_eval=False, zero_init_residual=False, with_cp=True)
+    model_cp.load_state_dict(model.state_dict())
+    assert model_cp.layer1[0].with_cp
+    model.eval()
+    model_cp.eval()
+    x = torch.randn(2, 3, 32, 32, requires_grad=True)
+    x_cp = x.detach().clone().requires_grad_()
+    out = model(x)[-1]
+    out_cp = model_cp(x_cp)[-1]
+    torch.testing.assert_close(out_cp, out, rtol=1e-5, atol=1e-6)
+    out.sum().backward()
+    out_cp.sum().backward()
+    torch.testing.assert_close(x_cp.grad, x.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(model_cp.layer2[0].se.fc1.weight.grad,
+                               model.layer2[0].se.fc1.weight.grad)
+
+
+@pytest.mark.parametrize('depth, last_norm', [(18, 'norm2'), (50, 'norm3')])
+def test_seresnet_zero_init_residual(depth, last_norm):
+    model = SEResNet(depth=depth, zero_init_residual=True)
+    model.init_weights()
+    for name in model.res_layers:
+        for block in getattr(model, name):
+            assert torch.all(getattr(block, last_norm).weight == 0)
+    # A zero residual branch makes every block the identity at start.
+    block = model.layer2[1].eval()
+    x = torch.rand(1, block.conv1.in_channels, 8, 8)
+    torch.testing.assert_close(block(x), x)
+
+    model = SEResNet(depth=depth, zero_init_residual=False)
+    model.init_weights()
+    assert torch.all(getattr(model.layer1[0], last_norm).weight == 1)
+
+
+def test_seresnet_init_cfg_pretrained(tmp_path):
+    torch.manual_seed(0)
+    source = SEResNet(depth=18)
+    source.init_weights()
+    path = tmp_path / 'se_r18.pth'
+    torch.save(source.state_dict(), path)
+    model = SEResNet(
+        depth=18, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value)
+
+
+@pytest.mark.parametrize('position', ['standard', 'pre', 'post', 'identity'])
+def test_seresnet_se_positions(position):
+    """Each position computes the residual unit of paper Fig. 5."""
+    torch.manual_seed(0)
+    model = SEResNet(
+        depth=50, se_position=position, zero_init_residual=False)
+    model.init_weights()
+    block = model.layer2[0].eval()
+    x = torch.randn(1, 256, 16, 16)
+    with torch.no_grad():
+        identity = block.downsample(x)
+        if position == 'pre':
+            assert block.se.fc1.in_channels == 256
+            expected = torch.relu(block.residual(block.se(x)) + identity)
+        else:
+            assert block.se.fc1.in_channels == 512
+            residual = block.residual(x)
+            expected = {
+                'standard': lambda: torch.relu(block.se(residual) + identity),
+                'post': lambda: block.se(torch.relu(residual + identity)),
+                'identity': lambda: torch.relu(residual + block.se(identity)),
+            }[position]()
+        torch.testing.assert_close(block(x), expected)
+    assert model(torch.randn(1, 3, 64, 64))[-1].shape == (1, 2048, 2, 2)
+
+
+def test_seresnet_se_module_options():
+    model = SEResNet(
+        depth=18,
+        se_ratio=4,
+        se_squeeze='max',
+        se_gate='hard_sigmoid',
+        se_bias=False)
+    se = model.layer1[0].se
+    assert isinstance(se, SqueezeExcitation)
+    assert isinstance(se.pool, nn.AdaptiveMaxPool2d)
+    assert isinstance(se.gate, nn.Hardsigmoid)
+    assert se.fc1.bias is None and se.fc1.out_channels == 16
+    assert model.eval()(torch.randn(1, 3, 32, 32))[-1].shape == (1, 512, 1, 1)
+
+
+def test_se_plugin_on_mmdet_resnet_is_the_standard_block():
+    """mmdet's ResNet with the SE plugin after conv3 computes SE-ResNet-50."""
+    plugin = dict(
+        cfg=dict(type='SqueezeExcitation', ratio=16), position='after_conv3')
+    resnet = ResNet(depth=50, plugins=[plugin])
+    seresnet = SEResNet(depth=50, zero_init_residual=False)
+    seresnet.init_weights()
+    assert count_params(resnet) == count_params(seresnet)
+    state = {
+        key.replace('.se.', '.squeeze_excitation.'): value
+        for key, value in seresnet.state_dict().items()
+    }
+    resnet.load_state_dict(state, strict=True)
+    # mmdet's ResNet.eval() returns None, so no chaining here.
+    resnet.eval()
+    seresnet.eval()
+    x = torch.randn(1, 3, 64, 64)
+    for out, ref in zip(resnet(x), seresnet(x)):
+        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(depth=42), 'SEResNet: depth=42 is not supported; '
+     'choose one of (18, 34, 50, 101, 152)'),
+    (dict(depth=50, se_ratio=0), 'SEResNet: se_ratio=0 must be a positive '
+     'integer'),
+    (dict(depth=50, se_ratio=1.5), 'SEResNet: se_ratio=1.5 must be a '
+     'positive integer'),
+    (dict(depth=18, se_ratio=128), 'ratio=128 leaves no channel in the '
+     'excitation bottleneck of a 64-channel input'),
+    (dict(depth=50, se_squeeze='sum'), "SEResNet: se_squeeze='sum' is not "
+     "supported; choose one of ('avg', 'max')"),
+    (dict(depth=50, se_gate='tanh'), "SEResNet: se_gate='tanh' is not "
+     "supported; choose one of ('sigmoid', 'hard_sigmoid')"),
+    (dict(depth=50, se_position='after_conv2'),
+     "SEResNet: se_position='after_conv2' is not supported; choose one of "
+     "('standard', 'pre', 'post', 'identity')"),
+    (dict(depth=50, stage_with_se=(True, True, True)),
+     'SEResNet: stage_with_se=(True, True, True) has 3 entries but '
+     'num_stages=4; give one bool per stage'),
+    (dict(
+        depth=50,
+        plugins=[
+            dict(cfg=dict(type='SqueezeExcitation'), position='after_conv4')
+        ]), "SEResNet: plugin {'type': 'SqueezeExcitation'} has "
+     "position='after_conv4'; choose one of ('after_conv1', 'after_conv2', "
+     "'after_conv3')"),
+    (dict(
+        depth=18,
+        plugins=[
+            dict(cfg=dict(type='SqueezeExcitation'), position='after_conv2')
+        ]), 'SEResNet: depth=18 uses basic blocks, which take neither dcn '
+     'nor plugins; use depth 50, 101 or 152'),
+    (dict(depth=34, dcn=dict(type='DCN', deform_groups=1)),
+     'SEResNet: depth=34 uses basic blocks'),
+])
+def test_seresnet_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SEResNet(**kwargs)

@@ -1,0 +1,13 @@
+"""Test a detector: MMDetection's tools/test.py with the same flags, run
+after ``import senet_mmdet`` and after checking that the checkpoint and the
+test data exist.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
+        [--show] [--show-dir DIR] [--tta] [--cfg-options K=V ...]
+        [--launcher {none,pytorch,slurm,mpi}]
+"""
+import senet_mmdet  # noqa: F401  (registers modules and the config scope)
+from senet_mmdet.apis import run_mmdet_tool
+
+if __name__ == '__main__':
+    run_mmdet_tool('test', loaders=('test_dataloader', ))
