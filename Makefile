@@ -15,18 +15,19 @@ REQUIREMENTS := requirements.txt $(wildcard requirements/*.txt) pyproject.toml
 
 install: $(INSTALLED)
 
+# Order matters: torch first; mmcv last, compiled against that torch without
+# build isolation (9-14 min on 2 cores the first time; pip caches the wheel,
+# so later installs take seconds). This checkout goes on the venv's path
+# through a .pth file rather than `pip install -e .`: an editable install
+# puts its metadata in site-packages, where mmengine then looks for the
+# shipped configs, and `senet_mmdet::` bases would not resolve.
+
 $(INSTALLED): $(REQUIREMENTS)
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -r requirements/build.txt
 	$(PIP) install -r requirements/torch.txt
 	$(PIP) install -r requirements.txt -r requirements/tests.txt
-	# mmcv compiles its ops against the torch above (9-14 min on 2 cores the
-	# first time; pip caches the wheel, so later installs take seconds).
 	MAX_JOBS=$$(nproc) $(PIP) install --no-build-isolation -r requirements/mmcv.txt
-	# This checkout on the venv's path through a .pth file. An editable
-	# install (pip install -e .) puts its metadata in site-packages, where
-	# mmengine then looks for the shipped configs: `senet_mmdet::` bases
-	# would not resolve.
 	echo "$(CURDIR)" > "$$($(VENV_PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/senet_mmdet.pth"
 	$(VENV_PYTHON) tools/check_install.py
 	touch $@

@@ -81,15 +81,18 @@ def main() -> None:
     result = inference_detector(model, image)
     seconds = time.perf_counter() - start
     instances = result.pred_instances
+    height, width = result.img_shape
     print(f'  backbone {type(model.backbone).__name__}-'
           f'{model.backbone.depth}, input {args.size[0]}x{args.size[1]} '
-          f'(resized to {result.img_shape[0]}x{result.img_shape[1]}): '
-          f'{len(instances)} boxes in {seconds:.2f} s on '
+          f'resized to {height}x{width}: {seconds:.2f} s on '
           f'{torch.get_num_threads()} CPU threads')
-    for box, score, label in list(
-            zip(instances.bboxes, instances.scores, instances.labels))[:3]:
-        print(f'    label {int(label):2d}  score {float(score):.3f}  box '
-              f'{[round(v, 1) for v in box.tolist()]}')
+    with torch.no_grad():
+        levels = model.extract_feat(torch.rand(1, 3, height, width))
+    print('  FPN levels: ' + ', '.join(
+        f'{tuple(level.shape[1:])}' for level in levels))
+    print(f'  {len(instances)} boxes above score '
+          f'{model.test_cfg.rcnn.score_thr} (random weights score every '
+          'class near 1/81, so none is expected)')
 
 
 if __name__ == '__main__':

@@ -126,3 +126,23 @@ def test_configs_ship_inside_built_wheel(tmp_path):
                          text=True).stdout.splitlines()
     assert out[0].startswith(str(site))
     assert out[1] == 'SEResNet'
+
+
+def test_custom_imports_alone_lets_mmdet_runner_build_the_flagship(tmp_path):
+    """MMDetection's Runner, in a process that never imports senet_mmdet
+    itself, builds the SE detector through the config's custom_imports."""
+    script = (
+        'import sys\n'
+        'from mmengine.config import Config\n'
+        'from mmengine.runner import Runner\n'
+        'assert "senet_mmdet" not in sys.modules\n'
+        f'cfg = Config.fromfile({str(FLAGSHIP)!r})\n'
+        f'cfg.work_dir = {str(tmp_path / "work")!r}\n'
+        'runner = Runner.from_cfg(cfg)\n'
+        'print(type(runner.model.backbone).__name__)\n')
+    result = subprocess.run([sys.executable, '-c', script],
+                            cwd=tmp_path,
+                            capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == 'SEResNet'
