@@ -1,6 +1,7 @@
 # make install: create .venv/ and install the pinned stack into it (once).
 # make test:    run the test suite (what .ci/run runs).
-# make demo:    an inference example with the flagship config.
+# make demo:    parameter counts against the paper's, and an inference
+#               example with the flagship config.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -36,6 +37,7 @@ test: install
 	$(VENV_PYTHON) -m pytest tests
 
 demo: install
+	$(VENV_PYTHON) tools/analysis/count_params.py
 	$(VENV_PYTHON) tools/demo.py
 
 clean:

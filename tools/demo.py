@@ -1,9 +1,7 @@
-"""Inference example: SE-ResNet-50 and the flagship Faster R-CNN on CPU.
+"""Inference example: the flagship Faster R-CNN SE-ResNet-50 FPN on CPU.
 
-1. Builds SE-ResNet-50 beside MMDetection's ResNet-50 and prints their
-   parameter counts against the paper's (SENET_FACTS.md, Sec. 2).
-2. Builds Faster R-CNN SE-ResNet-50 FPN from configs/faster_rcnn_se_r50.py
-   and runs MMDetection's ``inference_detector`` on a generated image.
+Builds the detector from configs/faster_rcnn_se_r50.py and runs
+MMDetection's ``inference_detector`` on a generated image.
 
 No pretrained weights exist offline, so the detector's weights are random:
 the run shows the pipeline working end to end, not accuracy.
@@ -19,13 +17,8 @@ import torch
 
 import senet_mmdet  # noqa: F401  (registers the SE modules)
 from mmdet.apis import inference_detector, init_detector
-from mmdet.models.backbones import ResNet
-from senet_mmdet.models import SEResNet
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-# SE-ResNet-50 / ResNet-50 with the 1000-class FC, from the prototxts.
-PAPER_PARAMS_M = {'ResNet-50': 25.557, 'SE-ResNet-50': 28.088}
-FC_PARAMS = 2048 * 1000 + 1000
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,10 +29,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--size', type=int, nargs=2, default=(480, 640), metavar=('H', 'W'))
     return parser.parse_args()
-
-
-def count_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def generated_image(height: int, width: int) -> np.ndarray:
@@ -57,23 +46,7 @@ def main() -> None:
     args = parse_args()
     torch.manual_seed(0)
 
-    print('Backbones (detection: no FC; paper: with the 1000-class FC)')
-    plain = count_params(ResNet(depth=50))
-    rows = [('ResNet-50', plain, PAPER_PARAMS_M['ResNet-50']),
-            ('SE-ResNet-50', count_params(SEResNet(depth=50)),
-             PAPER_PARAMS_M['SE-ResNet-50']),
-            ('SE-ResNet-50, no SE in stage 4',
-             count_params(
-                 SEResNet(depth=50, stage_with_se=(True, True, True, False))),
-             None)]
-    for name, params, paper in rows:
-        with_fc = (params + FC_PARAMS) / 1e6
-        paper_text = f'{paper:.3f}M' if paper else 'not published'
-        print(f'  {name:32s} {params / 1e6:7.3f}M  +FC {with_fc:7.3f}M  '
-              f'paper {paper_text:>13s}  vs ResNet-50 '
-              f'{100 * (params - plain) / (plain + FC_PARAMS):+5.1f} %')
-
-    print(f'\nFaster R-CNN from {osp.relpath(args.config)} (random weights)')
+    print(f'Faster R-CNN from {osp.relpath(args.config)} (random weights)')
     model = init_detector(args.config, checkpoint=None, device='cpu')
     image = generated_image(*args.size)
     inference_detector(model, image)  # warm-up

@@ -188,6 +188,11 @@ class SEResNet(ResNet):
         check_choice(owner, 'se_position', se_position, SE_POSITIONS)
         if stage_with_se is None:
             stage_with_se = (True, ) * num_stages
+        if not isinstance(stage_with_se, (tuple, list)) or not all(
+                isinstance(flag, bool) for flag in stage_with_se):
+            raise ValueError(
+                f'{owner}: stage_with_se={stage_with_se!r} must be a tuple '
+                f'of {num_stages} bools, e.g. (True, True, True, False)')
         if len(stage_with_se) != num_stages:
             raise ValueError(
                 f'{owner}: stage_with_se={tuple(stage_with_se)!r} has '

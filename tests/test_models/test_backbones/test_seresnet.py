@@ -336,6 +336,10 @@ def test_se_plugin_on_mmdet_resnet_is_the_standard_block():
     (dict(depth=50, stage_with_se=(True, True, True)),
      'SEResNet: stage_with_se=(True, True, True) has 3 entries but '
      'num_stages=4; give one bool per stage'),
+    (dict(depth=50, stage_with_se=4), 'SEResNet: stage_with_se=4 must be a '
+     'tuple of 4 bools, e.g. (True, True, True, False)'),
+    (dict(depth=50, stage_with_se=(1, 1, 1, 0)),
+     'SEResNet: stage_with_se=(1, 1, 1, 0) must be a tuple of 4 bools'),
     (dict(
         depth=50,
         plugins=[

@@ -89,3 +89,14 @@ def test_seresnext_bad_depth():
             match=re.escape('SEResNeXt: depth=18 is not supported; choose '
                             'one of (50, 101, 152)')):
         SEResNeXt(depth=18, groups=32, base_width=4)
+
+
+def test_se_plugin_on_mmdet_resnext_has_the_se_block_params():
+    plugin = dict(
+        cfg=dict(type='SqueezeExcitation', ratio=16), position='after_conv3')
+    resnext = ResNeXt(depth=50, groups=32, base_width=4, plugins=[plugin])
+    assert count_params(resnext) == count_params(
+        SEResNeXt(depth=50, groups=32, base_width=4))
+    resnext.eval()
+    feats = resnext(torch.randn(1, 3, 64, 64))
+    assert feats[-1].shape == (1, 2048, 2, 2)
