@@ -1,4 +1,4 @@
-"""Helpers behind tools/: MMDetection's own tools, reused rather than copied."""
+"""Helpers behind tools/: MMDetection's own tools, reused, not copied."""
 import importlib.util
 import os.path as osp
 import sys

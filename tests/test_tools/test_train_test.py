@@ -47,8 +47,8 @@ def test_train_without_coco_says_where_and_how(tmp_path):
 
 def test_train_names_the_data_root_given_on_the_command_line(tmp_path):
     (tmp_path / 'coco' / 'annotations').mkdir(parents=True)
-    (tmp_path / 'coco' / 'annotations' / 'instances_train2017.json').write_text(
-        '{}')
+    annotations = tmp_path / 'coco' / 'annotations'
+    (annotations / 'instances_train2017.json').write_text('{}')
     result = run_tool([
         str(REPO / 'tools' / 'train.py'), FLAGSHIP, '--cfg-options',
         f'train_dataloader.dataset.data_root={tmp_path}/coco/'

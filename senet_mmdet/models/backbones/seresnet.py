@@ -246,11 +246,29 @@ class SEResNet(ResNet):
         # ResNet.__init__ builds the stages in order and appends each one's
         # name to res_layers after building it, so this is the stage index.
         stage = len(self.res_layers)
+        with_se = self.stage_with_se[stage]
+        if with_se:
+            out_channels = kwargs['planes'] * kwargs['block'].expansion
+            self._check_se_ratio_fits(stage, kwargs['inplanes'], out_channels)
         kwargs['init_cfg'] = self.block_init_cfg
         return super().make_res_layer(
-            se_cfg=self.se_cfg if self.stage_with_se[stage] else None,
+            se_cfg=self.se_cfg if with_se else None,
             se_position=self.se_position,
             **kwargs)
+
+    def _check_se_ratio_fits(self, stage: int, inplanes: int,
+                             out_channels: int) -> None:
+        """The squeeze keeps ``C // se_ratio`` channels: at least one."""
+        # SE-PRE gates each block's input, whose first one is narrower.
+        narrowest = min(inplanes, out_channels) if (
+            self.se_position == 'pre') else out_channels
+        ratio = self.se_cfg['ratio']
+        if ratio > narrowest:
+            raise ValueError(
+                f'{type(self).__name__}: se_ratio={ratio} leaves no channel '
+                f'in the {narrowest}-channel SE modules of stage {stage + 1} '
+                f'({narrowest} // {ratio} = 0); choose se_ratio from 1 to '
+                f'{narrowest}')
 
     def train(self, mode: bool = True) -> 'SEResNet':
         # ResNet.train() returns None, which breaks `model = model.eval()`.

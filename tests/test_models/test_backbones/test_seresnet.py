@@ -324,8 +324,17 @@ def test_se_plugin_on_mmdet_resnet_is_the_standard_block():
      'integer'),
     (dict(depth=50, se_ratio=1.5), 'SEResNet: se_ratio=1.5 must be a '
      'positive integer'),
-    (dict(depth=18, se_ratio=128), 'ratio=128 leaves no channel in the '
-     'excitation bottleneck of a 64-channel input'),
+    (dict(depth=18, se_ratio=128), 'SEResNet: se_ratio=128 leaves no '
+     'channel in the 64-channel SE modules of stage 1 (64 // 128 = 0); '
+     'choose se_ratio from 1 to 64'),
+    (dict(depth=50, se_ratio=300), 'SEResNet: se_ratio=300 leaves no '
+     'channel in the 256-channel SE modules of stage 1'),
+    (dict(depth=50, se_ratio=300, se_position='pre'),
+     'SEResNet: se_ratio=300 leaves no channel in the 64-channel SE modules '
+     'of stage 1'),
+    (dict(depth=50, se_ratio=600, stage_with_se=(False, True, True, True)),
+     'SEResNet: se_ratio=600 leaves no channel in the 512-channel SE modules '
+     'of stage 2'),
     (dict(depth=50, se_squeeze='sum'), "SEResNet: se_squeeze='sum' is not "
      "supported; choose one of ('avg', 'max')"),
     (dict(depth=50, se_gate='tanh'), "SEResNet: se_gate='tanh' is not "
