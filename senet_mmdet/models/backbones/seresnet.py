@@ -7,12 +7,14 @@ subclass MMDetection's ``BasicBlock`` and ``Bottleneck`` and the backbone its
 from typing import Optional, Sequence
 
 import torch.utils.checkpoint as cp
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from mmdet.models.layers import ResLayer
 from mmdet.registry import MODELS
-from senet_mmdet.models.layers.se import GATES, SQUEEZES, SqueezeExcitation
+from senet_mmdet.models.layers.se import (GATES, SQUEEZES, SqueezeExcitation,
+                                          is_frozen_batchnorm,
+                                          se_norm_residual_relu)
 from senet_mmdet.utils import check_choice, check_se_ratio
 
 # Where the SE module sits in the residual unit (paper Sec. 6.5, Fig. 5,
@@ -30,46 +32,74 @@ PLUGIN_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
 class SEBlockMixin:
     """Adds one :class:`SqueezeExcitation` to a residual block.
 
-    Mixed in before an MMDetection block, whose ``residual`` branch the
-    subclass spells out. ``se_cfg=None`` builds the plain block, which is how
-    ``stage_with_se`` switches SE off per stage.
+    Mixed in before an MMDetection block, whose residual branch the subclass
+    spells out in two parts: ``residual_convs`` up to the last convolution,
+    and ``residual_tail``, the last norm and any plugins after it.
+    ``se_cfg=None`` builds the plain block, which is how ``stage_with_se``
+    switches SE off per stage.
     """
+
+    # The norm that ends the residual branch, zero-initialised so each block
+    # starts as identity (Goyal et al., arXiv 1706.02677, Sec. 5.1).
+    last_norm_name: str
 
     def __init__(self,
                  inplanes: int,
                  planes: int,
                  se_cfg: Optional[dict] = None,
                  se_position: str = 'standard',
+                 fuse_se: bool = True,
                  **kwargs) -> None:
         super().__init__(inplanes, planes, **kwargs)
         self.se_position = se_position if se_cfg is not None else None
+        self.fuse_se = fuse_se
         if se_cfg is not None:
             # SE-PRE gates the unit's input; the others gate its output.
             se_channels = inplanes if se_position == 'pre' else (
                 planes * self.expansion)
             self.se = SqueezeExcitation(se_channels, **se_cfg)
 
-    def residual(self, x: Tensor) -> Tensor:
+    @property
+    def last_norm(self) -> nn.Module:
+        return getattr(self, self.last_norm_name)
+
+    def residual_convs(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def residual_tail(self, out: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def tail_is_last_norm(self) -> bool:
+        """Whether ``residual_tail`` applies the last norm and nothing else."""
+        return True
+
+    def se_fuses_with_last_norm(self) -> bool:
+        """Whether the standard SE gate, the residual add and the ReLU can be
+        computed from the last conv's output through a frozen BatchNorm, in
+        one step that keeps no more tensors than the plain block."""
+        return (self.fuse_se and self.se_position == 'standard'
+                and self.se.squeeze == 'avg' and self.tail_is_last_norm()
+                and is_frozen_batchnorm(self.last_norm))
+
     def forward(self, x: Tensor) -> Tensor:
-
-        def _inner_forward(x: Tensor) -> Tensor:
-            identity = x if self.downsample is None else self.downsample(x)
-            if self.se_position == 'pre':
-                x = self.se(x)
-            out = self.residual(x)
-            if self.se_position == 'standard':
-                out = self.se(out)
-            if self.se_position == 'identity':
-                identity = self.se(identity)
-            return out + identity
-
         if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
-        else:
-            out = _inner_forward(x)
-        out = self.relu(out)
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        if self.se_position == 'pre':
+            x = self.se(x)
+        out = self.residual_convs(x)
+        if self.se_position == 'standard' and self.se_fuses_with_last_norm():
+            return se_norm_residual_relu(self.se, out, self.last_norm,
+                                         identity)
+        out = self.residual_tail(out)
+        if self.se_position == 'standard':
+            out = self.se(out)
+        if self.se_position == 'identity':
+            identity = self.se(identity)
+        out = self.relu(out + identity)
         if self.se_position == 'post':
             out = self.se(out)
         return out
@@ -78,17 +108,16 @@ class SEBlockMixin:
 class SEBasicBlock(SEBlockMixin, BasicBlock):
     """SE basic block for SE-ResNet-18/34 (mmdet's takes no plugins)."""
 
-    # The norm that ends the residual branch, zero-initialised so each block
-    # starts as identity (Goyal et al., arXiv 1706.02677, Sec. 5.1).
     last_norm_name = 'norm2'
 
-    def residual(self, x: Tensor) -> Tensor:
+    def residual_convs(self, x: Tensor) -> Tensor:
         out = self.conv1(x)
         out = self.norm1(out)
         out = self.relu(out)
-        out = self.conv2(out)
-        out = self.norm2(out)
-        return out
+        return self.conv2(out)
+
+    def residual_tail(self, out: Tensor) -> Tensor:
+        return self.norm2(out)
 
 
 class SEBottleneck(SEBlockMixin, Bottleneck):
@@ -96,7 +125,7 @@ class SEBottleneck(SEBlockMixin, Bottleneck):
 
     last_norm_name = 'norm3'
 
-    def residual(self, x: Tensor) -> Tensor:
+    def residual_convs(self, x: Tensor) -> Tensor:
         out = self.conv1(x)
         out = self.norm1(out)
         out = self.relu(out)
@@ -107,11 +136,16 @@ class SEBottleneck(SEBlockMixin, Bottleneck):
         out = self.relu(out)
         if self.with_plugins:
             out = self.forward_plugin(out, self.after_conv2_plugin_names)
-        out = self.conv3(out)
+        return self.conv3(out)
+
+    def residual_tail(self, out: Tensor) -> Tensor:
         out = self.norm3(out)
         if self.with_plugins:
             out = self.forward_plugin(out, self.after_conv3_plugin_names)
         return out
+
+    def tail_is_last_norm(self) -> bool:
+        return not (self.with_plugins and self.after_conv3_plugin_names)
 
 
 def se_arch_settings(plain: dict, se_blocks: dict) -> dict:
@@ -147,6 +181,11 @@ class SEResNet(ResNet):
             released models.
         se_position (str): ``'standard'``, ``'pre'``, ``'post'`` or
             ``'identity'`` (paper Fig. 5).
+        fuse_se (bool): Compute the standard SE block after a frozen
+            BatchNorm (eval mode, or ``norm_eval=True``) in one fused step
+            that never materialises the norm's output: same outputs and
+            gradients, the plain ResNet's memory. False runs the
+            straightforward formulation. Defaults to True.
 
     Example:
         >>> import torch
@@ -173,6 +212,7 @@ class SEResNet(ResNet):
                  se_gate: str = 'sigmoid',
                  se_bias: bool = True,
                  se_position: str = 'standard',
+                 fuse_se: bool = True,
                  num_stages: int = 4,
                  dcn: Optional[dict] = None,
                  plugins: Optional[list] = None,
@@ -205,6 +245,7 @@ class SEResNet(ResNet):
         self.se_cfg = dict(
             ratio=se_ratio, squeeze=se_squeeze, gate=se_gate, bias=se_bias)
         self.se_position = se_position
+        self.fuse_se = fuse_se
         self.stage_with_se = tuple(stage_with_se)
         # ResNet zero-initialises the last norm only when the block class is
         # exactly its own Bottleneck/BasicBlock; the SE blocks say which norm.
@@ -254,6 +295,7 @@ class SEResNet(ResNet):
         return super().make_res_layer(
             se_cfg=self.se_cfg if with_se else None,
             se_position=self.se_position,
+            fuse_se=self.fuse_se,
             **kwargs)
 
     def _check_se_ratio_fits(self, stage: int, inplanes: int,

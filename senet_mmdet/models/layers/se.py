@@ -1,9 +1,11 @@
 """The Squeeze-and-Excitation module of Hu et al., arXiv 1709.01507, Sec. 3."""
-from typing import Dict, Optional, Type
+from typing import Dict, Optional, Tuple, Type
 
+import torch
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet.registry import MODELS
 from senet_mmdet.utils import check_choice, check_se_ratio
@@ -69,19 +71,88 @@ class SqueezeExcitation(BaseModule):
         check_choice('SqueezeExcitation', 'squeeze', squeeze, SQUEEZES)
         check_choice('SqueezeExcitation', 'gate', gate, GATES)
         hidden = squeeze_channels(in_channels, ratio)
+        self.squeeze = squeeze
         self.pool = SQUEEZES[squeeze](1)
         self.fc1 = nn.Conv2d(in_channels, hidden, kernel_size=1, bias=bias)
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(hidden, in_channels, kernel_size=1, bias=bias)
         self.gate = GATES[gate]()
 
-    def forward(self, x: Tensor) -> Tensor:
-        scale = self.pool(x)
-        scale = self.fc1(scale)
+    def excite(self, squeezed: Tensor) -> Tensor:
+        """The channel gate s, (N, C, 1, 1), from the squeezed descriptor."""
+        scale = self.fc1(squeezed)
         scale = self.relu(scale)
         scale = self.fc2(scale)
-        scale = self.gate(scale)
+        return self.gate(scale)
+
+    def forward(self, x: Tensor) -> Tensor:
+        squeezed = self.pool(x)
+        scale = self.excite(squeezed)
         return x * scale
+
+
+def frozen_norm_affine(norm: _BatchNorm) -> Tuple[Tensor, Tensor]:
+    """``(a, b)``, each (1, C, 1, 1), with ``norm(x) == a * x + b`` for a
+    BatchNorm that normalises with its running statistics (eval mode)."""
+    a = torch.rsqrt(norm.running_var + norm.eps)
+    if norm.weight is not None:
+        a = a * norm.weight
+    b = -norm.running_mean * a
+    if norm.bias is not None:
+        b = b + norm.bias
+    return a.view(1, -1, 1, 1), b.view(1, -1, 1, 1)
+
+
+def is_frozen_batchnorm(norm: nn.Module) -> bool:
+    """Whether ``norm`` is a BatchNorm using its running statistics."""
+    return (isinstance(norm, _BatchNorm) and not norm.training
+            and norm.running_var is not None)
+
+
+class _ScaledResidualReLU(torch.autograd.Function):
+    """``relu(x * weight + bias + identity)`` with per-channel ``weight`` and
+    ``bias`` of shape (N, C, 1, 1), saving only ``x`` and the output.
+
+    Autograd on the same expression would also keep ``x * weight``, a
+    full-size tensor; here backward recomputes what it needs from ``x``, which
+    the frozen BatchNorm it replaces would have kept anyway, and the output,
+    which the next layer keeps anyway.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor,
+                identity: Tensor) -> Tensor:
+        out = torch.addcmul(identity, x, weight)
+        out += bias
+        out.relu_()
+        ctx.save_for_backward(x, weight, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        x, weight, out = ctx.saved_tensors
+        grad = grad_out * (out > 0)
+        grad_x = grad * weight
+        grad_weight = (grad * x).sum(dim=(2, 3), keepdim=True)
+        grad_bias = grad.sum(dim=(2, 3), keepdim=True)
+        return grad_x, grad_weight, grad_bias, grad
+
+
+def se_norm_residual_relu(se: SqueezeExcitation, x: Tensor, norm: _BatchNorm,
+                          identity: Tensor) -> Tensor:
+    """``relu(se(norm(x)) + identity)`` for a frozen BatchNorm ``norm`` and an
+    average-pooling ``se``, without materialising ``norm(x)`` or its product
+    with the gate: with ``norm(x) = a x + b`` the squeeze is ``a mean(x) + b``
+    (the mean is linear), and the output is ``relu(x (a s) + b s + identity)``.
+
+    It equals the straightforward block to float rounding, in outputs and
+    gradients (including those of the norm's weight and bias), and keeps the
+    tensors that the plain ResNet block keeps.
+    """
+    a, b = frozen_norm_affine(norm)
+    squeezed = x.mean(dim=(2, 3), keepdim=True) * a + b
+    gate = se.excite(squeezed)
+    return _ScaledResidualReLU.apply(x, a * gate, b * gate, identity)
 
 
 # MMDetection's registry lists it with the other models. mmcv's plugin

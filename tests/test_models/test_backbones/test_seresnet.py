@@ -264,18 +264,22 @@ def test_seresnet_se_positions(position):
     model.init_weights()
     block = model.layer2[0].eval()
     x = torch.randn(1, 256, 16, 16)
+
+    def residual(inputs):
+        return block.residual_tail(block.residual_convs(inputs))
+
     with torch.no_grad():
         identity = block.downsample(x)
         if position == 'pre':
             assert block.se.fc1.in_channels == 256
-            expected = torch.relu(block.residual(block.se(x)) + identity)
+            expected = torch.relu(residual(block.se(x)) + identity)
         else:
             assert block.se.fc1.in_channels == 512
-            residual = block.residual(x)
+            branch = residual(x)
             expected = {
-                'standard': lambda: torch.relu(block.se(residual) + identity),
-                'post': lambda: block.se(torch.relu(residual + identity)),
-                'identity': lambda: torch.relu(residual + block.se(identity)),
+                'standard': lambda: torch.relu(block.se(branch) + identity),
+                'post': lambda: block.se(torch.relu(branch + identity)),
+                'identity': lambda: torch.relu(branch + block.se(identity)),
             }[position]()
         torch.testing.assert_close(block(x), expected)
     assert model(torch.randn(1, 3, 64, 64))[-1].shape == (1, 2048, 2, 2)
@@ -368,3 +372,128 @@ def test_se_plugin_on_mmdet_resnet_is_the_standard_block():
 def test_seresnet_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         SEResNet(**kwargs)
+
+
+def randomize_norms(model: nn.Module) -> None:
+    """Non-trivial BatchNorm statistics and affines, as after training."""
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            with torch.no_grad():
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2)
+
+
+def assert_equal_to_scale(actual: torch.Tensor,
+                          expected: torch.Tensor,
+                          name: str = '',
+                          tol: float = 1e-5) -> None:
+    """max |actual - expected| <= tol * max |expected|: float32 sums over
+    large tensors differ elementwise by more than an absolute 1e-5 between
+    two equal formulations, but never relative to the tensor's scale."""
+    error = (actual - expected).abs().max()
+    assert error <= tol * expected.abs().max(), (name, float(error))
+
+
+def saved_feature_map_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the distinct feature maps (tensors with more than one pixel;
+    not parameters, not per-channel vectors) that autograd keeps for the
+    backward of ``model(x)``."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        is_map = tensor.dim() == 4 and tensor.shape[2] * tensor.shape[3] > 1
+        if is_map and storage.data_ptr() not in params:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize('kwargs, train, fused', [
+    (dict(), False, True),
+    (dict(norm_eval=True), True, True),
+    (dict(norm_eval=False), True, False),
+    (dict(norm_eval=False), False, True),
+    (dict(fuse_se=False), False, False),
+    (dict(se_squeeze='max'), False, False),
+    (dict(se_position='post'), False, False),
+    (dict(norm_cfg=dict(type='GN', num_groups=32)), False, False),
+    (dict(plugins=[dict(cfg=dict(type='ContextBlock', ratio=1 / 16),
+                        position='after_conv3')]), False, False),
+    (dict(plugins=[dict(cfg=dict(type='ContextBlock', ratio=1 / 16),
+                        position='after_conv2')]), False, True),
+])
+def test_fused_se_path_is_taken_exactly_when_exact(kwargs, train, fused):
+    model = SEResNet(depth=50, **kwargs).train(train)
+    block = model.layer2[0]
+    assert block.se_fuses_with_last_norm() is fused
+    if not fused:
+        return
+    # The fused step runs instead of the straightforward SE module.
+    calls = []
+    block.se.register_forward_hook(lambda *args: calls.append(args))
+    model(torch.randn(1, 3, 64, 64))
+    assert calls == []
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+@pytest.mark.parametrize('memory_format',
+                         [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('dtype, tol', [(torch.float32, 1e-5),
+                                        (torch.float64, 1e-10)])
+def test_fused_backbone_equals_straightforward(depth, memory_format, dtype,
+                                               tol):
+    """Detection setting (BN frozen, stem and stage 1 frozen). Outputs agree
+    to 1e-5 in float32. Gradients are compared in float64: in float32 the
+    rounding of two equal formulas grows through 13 blocks' backward to
+    ~1e-4 of a gradient's scale, while in float64 they agree to ~1e-14,
+    which shows the fused backward exact (SE-level float32 gradients are
+    compared to 1e-5 in test_se.py)."""
+    torch.manual_seed(0)
+    fused = SEResNet(depth=depth, frozen_stages=1, zero_init_residual=False)
+    fused.init_weights()
+    randomize_norms(fused)
+    straightforward = SEResNet(
+        depth=depth, frozen_stages=1, zero_init_residual=False, fuse_se=False)
+    straightforward.load_state_dict(fused.state_dict())
+    fused.to(dtype).train()
+    straightforward.to(dtype).train()
+    x = torch.randn(2, 3, 64, 64, dtype=dtype)
+    x = x.to(memory_format=memory_format)
+    outs = fused(x)
+    refs = straightforward(x)
+    for out, ref in zip(outs, refs):
+        assert_equal_to_scale(out, ref, tol=tol)
+    if dtype is torch.float32:
+        return
+    # Stage 1 is frozen, so its output needs no gradient.
+    grad_outs = [torch.randn_like(out) for out in outs[1:]]
+    torch.autograd.backward(outs[1:], grad_outs)
+    torch.autograd.backward(refs[1:], grad_outs)
+    ref_params = dict(straightforward.named_parameters())
+    for name, param in fused.named_parameters():
+        if param.requires_grad:
+            assert_equal_to_scale(param.grad, ref_params[name].grad, name,
+                                  tol)
+
+
+def test_fused_se_keeps_no_more_for_backward_than_resnet():
+    """The straightforward SE keeps the norm output for its multiply; the
+    fused step keeps exactly the feature maps that the plain ResNet-50 keeps
+    (detection setting: BN frozen, stem and stage 1 frozen). Both SE forms
+    add only per-channel vectors, O(N C) against O(N C H W)."""
+    x = torch.randn(1, 3, 128, 128)
+    settings = dict(depth=50, norm_eval=True, frozen_stages=1)
+    plain = ResNet(**settings)
+    plain.train()  # mmdet's ResNet.train() returns None
+    fused = SEResNet(**settings).train()
+    straightforward = SEResNet(fuse_se=False, **settings).train()
+    plain_bytes = saved_feature_map_bytes(plain, x)
+    assert saved_feature_map_bytes(fused, x) == plain_bytes
+    assert saved_feature_map_bytes(straightforward, x) >= plain_bytes * 1.10

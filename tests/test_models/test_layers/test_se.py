@@ -9,6 +9,8 @@ from torch import nn
 
 from mmdet.registry import MODELS
 from senet_mmdet.models.layers import SqueezeExcitation
+from senet_mmdet.models.layers.se import (is_frozen_batchnorm,
+                                          se_norm_residual_relu)
 
 
 def reference_se(module: SqueezeExcitation, x: torch.Tensor) -> torch.Tensor:
@@ -100,3 +102,59 @@ def test_se_found_by_mmcv_plugin_builder(scope):
     assert name == 'squeeze_excitation'
     assert isinstance(layer, SqueezeExcitation)
     assert layer.fc1.out_channels == 8
+
+
+def frozen_bn(channels: int) -> nn.BatchNorm2d:
+    norm = nn.BatchNorm2d(channels)
+    with torch.no_grad():
+        norm.weight.uniform_(-1.5, 1.5)  # negative scales too
+        norm.bias.uniform_(-1, 1)
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+    return norm.eval()
+
+
+@pytest.mark.parametrize('memory_format',
+                         [torch.contiguous_format, torch.channels_last])
+def test_fused_se_equals_straightforward_in_outputs_and_gradients(
+        memory_format):
+    torch.manual_seed(0)
+    se = SqueezeExcitation(64, ratio=4)
+    norm = frozen_bn(64)
+    x = torch.randn(2, 64, 9, 11).to(memory_format=memory_format)
+    identity = torch.randn(2, 64, 9, 11).to(memory_format=memory_format)
+    inputs = [x.clone().requires_grad_(), identity.clone().requires_grad_()]
+    ref_inputs = [t.clone().requires_grad_() for t in (x, identity)]
+
+    out = se_norm_residual_relu(se, inputs[0], norm, inputs[1])
+    ref = torch.relu(se(norm(ref_inputs[0])) + ref_inputs[1])
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+    grad_out = torch.randn_like(ref)
+    params = [*se.parameters(), *norm.parameters()]
+    grads = torch.autograd.grad(out, inputs + params, grad_out)
+    ref_grads = torch.autograd.grad(ref, ref_inputs + params, grad_out)
+    for grad, ref_grad in zip(grads, ref_grads):
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_se_without_norm_affine():
+    torch.manual_seed(0)
+    se = SqueezeExcitation(32, ratio=4)
+    norm = nn.BatchNorm2d(32, affine=False).eval()
+    norm.running_var.fill_(2.)
+    x, identity = torch.randn(1, 32, 5, 5), torch.randn(1, 32, 5, 5)
+    torch.testing.assert_close(
+        se_norm_residual_relu(se, x, norm, identity),
+        torch.relu(se(norm(x)) + identity),
+        rtol=1e-5,
+        atol=1e-6)
+
+
+def test_is_frozen_batchnorm():
+    assert is_frozen_batchnorm(nn.BatchNorm2d(8).eval())
+    assert is_frozen_batchnorm(nn.SyncBatchNorm(8).eval())
+    assert not is_frozen_batchnorm(nn.BatchNorm2d(8).train())
+    assert not is_frozen_batchnorm(
+        nn.BatchNorm2d(8, track_running_stats=False).eval())
+    assert not is_frozen_batchnorm(nn.GroupNorm(2, 8).eval())
