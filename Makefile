@@ -2,6 +2,8 @@
 # make test:    run the test suite (what .ci/run runs).
 # make demo:    parameter counts against the paper's, and an inference
 #               example with the flagship config.
+# make bench:   SE-ResNet-50 vs ResNet-50 (and mmpretrain's SEResNet-50):
+#               CPU time and memory ratios, FLOPs; JSON in work_dirs/.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -12,7 +14,7 @@ PIP := $(VENV_PYTHON) -m pip
 INSTALLED := $(VENV)/.installed
 REQUIREMENTS := requirements.txt $(wildcard requirements/*.txt) pyproject.toml
 
-.PHONY: install test demo clean
+.PHONY: install test demo bench clean
 
 install: $(INSTALLED)
 
@@ -39,6 +41,15 @@ test: install
 demo: install
 	$(VENV_PYTHON) tools/analysis/count_params.py
 	$(VENV_PYTHON) tools/demo.py
+
+BENCH_INSTALLED := $(VENV)/.bench-installed
+
+$(BENCH_INSTALLED): $(INSTALLED) requirements/bench.txt
+	$(PIP) install -r requirements/bench.txt
+	touch $@
+
+bench: $(BENCH_INSTALLED)
+	$(VENV_PYTHON) tools/analysis/benchmark.py --out work_dirs/benchmark.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

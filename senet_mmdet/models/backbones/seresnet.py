@@ -13,6 +13,7 @@ from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from mmdet.models.layers import ResLayer
 from mmdet.registry import MODELS
 from senet_mmdet.models.layers.se import (GATES, SQUEEZES, SqueezeExcitation,
+                                          conv_output_mean,
                                           is_frozen_batchnorm,
                                           se_norm_residual_relu)
 from senet_mmdet.utils import check_choice, check_se_ratio
@@ -33,12 +34,14 @@ class SEBlockMixin:
     """Adds one :class:`SqueezeExcitation` to a residual block.
 
     Mixed in before an MMDetection block, whose residual branch the subclass
-    spells out in two parts: ``residual_convs`` up to the last convolution,
-    and ``residual_tail``, the last norm and any plugins after it.
+    spells out in three parts: ``residual_head`` up to the last convolution,
+    that convolution (``last_conv_name``), and ``residual_tail``, the last
+    norm and any plugins after it.
     ``se_cfg=None`` builds the plain block, which is how ``stage_with_se``
     switches SE off per stage.
     """
 
+    last_conv_name: str
     # The norm that ends the residual branch, zero-initialised so each block
     # starts as identity (Goyal et al., arXiv 1706.02677, Sec. 5.1).
     last_norm_name: str
@@ -60,10 +63,14 @@ class SEBlockMixin:
             self.se = SqueezeExcitation(se_channels, **se_cfg)
 
     @property
+    def last_conv(self) -> nn.Module:
+        return getattr(self, self.last_conv_name)
+
+    @property
     def last_norm(self) -> nn.Module:
         return getattr(self, self.last_norm_name)
 
-    def residual_convs(self, x: Tensor) -> Tensor:
+    def residual_head(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
     def residual_tail(self, out: Tensor) -> Tensor:
@@ -90,10 +97,12 @@ class SEBlockMixin:
         identity = x if self.downsample is None else self.downsample(x)
         if self.se_position == 'pre':
             x = self.se(x)
-        out = self.residual_convs(x)
+        features = self.residual_head(x)
+        out = self.last_conv(features)
         if self.se_position == 'standard' and self.se_fuses_with_last_norm():
+            out_mean = conv_output_mean(self.last_conv, features, out)
             return se_norm_residual_relu(self.se, out, self.last_norm,
-                                         identity)
+                                         identity, out_mean)
         out = self.residual_tail(out)
         if self.se_position == 'standard':
             out = self.se(out)
@@ -108,13 +117,13 @@ class SEBlockMixin:
 class SEBasicBlock(SEBlockMixin, BasicBlock):
     """SE basic block for SE-ResNet-18/34 (mmdet's takes no plugins)."""
 
+    last_conv_name = 'conv2'
     last_norm_name = 'norm2'
 
-    def residual_convs(self, x: Tensor) -> Tensor:
+    def residual_head(self, x: Tensor) -> Tensor:
         out = self.conv1(x)
         out = self.norm1(out)
-        out = self.relu(out)
-        return self.conv2(out)
+        return self.relu(out)
 
     def residual_tail(self, out: Tensor) -> Tensor:
         return self.norm2(out)
@@ -123,9 +132,10 @@ class SEBasicBlock(SEBlockMixin, BasicBlock):
 class SEBottleneck(SEBlockMixin, Bottleneck):
     """SE bottleneck for SE-ResNet-50/101/152; keeps mmdet's plugins."""
 
+    last_conv_name = 'conv3'
     last_norm_name = 'norm3'
 
-    def residual_convs(self, x: Tensor) -> Tensor:
+    def residual_head(self, x: Tensor) -> Tensor:
         out = self.conv1(x)
         out = self.norm1(out)
         out = self.relu(out)
@@ -136,7 +146,7 @@ class SEBottleneck(SEBlockMixin, Bottleneck):
         out = self.relu(out)
         if self.with_plugins:
             out = self.forward_plugin(out, self.after_conv2_plugin_names)
-        return self.conv3(out)
+        return out
 
     def residual_tail(self, out: Tensor) -> Tensor:
         out = self.norm3(out)

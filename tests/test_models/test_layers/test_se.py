@@ -9,7 +9,8 @@ from torch import nn
 
 from mmdet.registry import MODELS
 from senet_mmdet.models.layers import SqueezeExcitation
-from senet_mmdet.models.layers.se import (is_frozen_batchnorm,
+from senet_mmdet.models.layers.se import (conv_output_mean,
+                                          is_frozen_batchnorm,
                                           se_norm_residual_relu)
 
 
@@ -158,3 +159,30 @@ def test_is_frozen_batchnorm():
     assert not is_frozen_batchnorm(
         nn.BatchNorm2d(8, track_running_stats=False).eval())
     assert not is_frozen_batchnorm(nn.GroupNorm(2, 8).eval())
+
+
+@pytest.mark.parametrize('conv, reads_input', [
+    (nn.Conv2d(16, 64, 1, bias=False), True),
+    (nn.Conv2d(16, 64, 1, bias=True), False),
+    (nn.Conv2d(16, 64, 3, padding=1, bias=False), False),
+    (nn.Conv2d(16, 64, 1, stride=2, bias=False), False),
+])
+def test_conv_output_mean(conv, reads_input):
+    """A bias-free stride-1 1x1 conv commutes with the spatial mean, so the
+    narrower input is averaged; any other conv averages its output."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 10, 12)
+    out = conv(x)
+    expected = out.mean(dim=(2, 3), keepdim=True)
+    if reads_input:
+        out = torch.full_like(out, float('nan'))  # must not be read
+    torch.testing.assert_close(
+        conv_output_mean(conv, x, out), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_conv_output_mean_of_grouped_conv_reads_the_output():
+    conv = nn.Conv2d(16, 64, 1, groups=4, bias=False)
+    x = torch.randn(2, 16, 6, 6)
+    out = conv(x)
+    torch.testing.assert_close(
+        conv_output_mean(conv, x, out), out.mean(dim=(2, 3), keepdim=True))

@@ -1,0 +1,52 @@
+"""tools/analysis/benchmark.py runs end to end and writes its report.
+
+Timings are not asserted (they belong to the benchmark's printed ratios);
+the numbers that do not depend on the machine are.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).parents[2]
+
+
+def test_benchmark_quick_run_writes_every_section(tmp_path):
+    out = tmp_path / 'bench.json'
+    result = subprocess.run([
+        sys.executable,
+        str(REPO / 'tools' / 'analysis' / 'benchmark.py'), '--quick',
+        '--out',
+        str(out)
+    ],
+                            cwd=REPO,
+                            capture_output=True,
+                            text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert set(report) == {
+        'machine', 'rounds', 'complexity', 'inference', 'training_step',
+        'faster_rcnn'
+    }
+    complexity = report['complexity']
+    assert complexity['se_resnet50']['params_m'] == 26.039
+    assert complexity['resnet50']['params_m'] == 23.508
+    # Caffe-style strides (the official models) give the paper's
+    # multiply-adds to 0.5 %; SE adds its FCs (2.5M) and its pooling (5.5M
+    # inputs), the analysis leaving the channel multiply out.
+    for name in ('resnet50_caffe', 'se_resnet50_caffe'):
+        row = complexity[name]
+        assert abs(row['gflops'] / row['paper_gflops'] - 1) < 0.005, row
+    added = (complexity['se_resnet50_caffe']['gflops'] -
+             complexity['resnet50_caffe']['gflops'])
+    assert abs(added - 0.008) < 0.0015
+    assert len(report['inference']) == 4
+    models = {'resnet50', 'se_resnet50', 'straightforward_se'}
+    for rows in [*report['inference'].values(), report['training_step']]:
+        assert models <= set(rows)
+        assert rows['resnet50']['time_ratio'] == 1.0
+    assert 'peak_mib' in report['training_step']['se_resnet50']
+    assert set(report['faster_rcnn']) == {
+        'train_iteration', 'inference_fixed_proposals'
+    }

@@ -1,0 +1,333 @@
+"""SE at the paper's cost? A side-by-side CPU benchmark, all in one process.
+
+Compares, on the same inputs and in interleaved rounds (each round times
+every model once, so a slow spell of the machine hits all of them):
+
+- ``resnet50``: MMDetection's ResNet-50 (the baseline of every ratio);
+- ``se_resnet50``: our SE-ResNet-50 (the fused SE step after frozen BN);
+- ``straightforward_se``: our SE-ResNet-50 with ``fuse_se=False``: pool,
+  two 1x1 convs, sigmoid, multiply, as in the paper's equations;
+- ``mmpretrain_se_resnet50``: mmpretrain's SEResNet-50 (if installed).
+
+Sections: parameters and FLOPs (mmengine's complexity analysis, beside the
+paper's); backbone inference (1x3x800x1216 and 8x3x224x224, NCHW and
+channels_last); a backbone training step in the detection setting
+(2x3x512x512, norm_eval=True, frozen_stages=1: time and peak memory); and a
+Faster R-CNN FPN training iteration and inference (backbone, neck, RPN and
+RoI head on fixed proposals, so that random weights do not change the work).
+Ratios are medians over rounds divided by ResNet-50's median.
+
+    python tools/analysis/benchmark.py [--rounds N] [--out FILE.json] [--quick]
+"""
+import argparse
+import ctypes
+import gc
+import json
+import logging
+import os.path as osp
+import platform
+import statistics
+import time
+from typing import Callable, Dict, List, Optional
+
+import torch
+from mmengine.analysis import get_model_complexity_info
+from mmengine.hub import get_config
+from mmengine.logging import MMLogger
+from mmengine.structures import InstanceData
+from mmengine.utils import mkdir_or_exist
+from torch import nn
+
+import senet_mmdet  # noqa: F401  (registers the SE modules)
+from mmdet.models.backbones import ResNet
+from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
+from mmdet.utils import register_all_modules
+from senet_mmdet.models import SEResNet
+
+# MMDetection's own detector: only the backbone type changes between runs.
+FASTER_RCNN = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+# Paper Table 2 (GFLOPs = multiply-adds at 224x224) and the prototxt
+# parameter counts less the 1000-class FC (SENET_FACTS.md).
+PAPER = {
+    'resnet50_caffe': dict(gflops=3.86, params_m=23.508),
+    'se_resnet50_caffe': dict(gflops=3.87, params_m=26.039),
+}
+BASELINE = 'resnet50'
+
+
+def backbones(**kwargs) -> Dict[str, nn.Module]:
+    """The compared backbones, built with the same ResNet arguments."""
+    models = {
+        'resnet50': ResNet(depth=50, **kwargs),
+        'se_resnet50': SEResNet(depth=50, **kwargs),
+        'straightforward_se': SEResNet(depth=50, fuse_se=False, **kwargs),
+    }
+    try:
+        from mmpretrain.models import SEResNet as MMPretrainSEResNet
+    except ImportError:
+        print('mmpretrain is not installed: its SEResNet-50 is left out '
+              '(pip install -r requirements/bench.txt)')
+    else:
+        models['mmpretrain_se_resnet50'] = MMPretrainSEResNet(
+            depth=50, out_indices=(0, 1, 2, 3), **kwargs)
+    for model in models.values():
+        model.init_weights()
+    return models
+
+
+def time_rounds(steps: Dict[str, Callable[[], None]],
+                rounds: int) -> Dict[str, List[float]]:
+    """Seconds per call of each step, one warm-up then ``rounds`` rounds;
+    each round runs every step once, in turn."""
+    for step in steps.values():
+        step()
+    seconds = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def summarise(seconds: Dict[str, List[float]],
+              peak_mib: Optional[Dict[str, float]] = None) -> Dict[str, dict]:
+    base = statistics.median(seconds[BASELINE])
+    rows = {}
+    for name, values in seconds.items():
+        median = statistics.median(values)
+        rows[name] = dict(
+            median_ms=round(1000 * median, 1),
+            min_ms=round(1000 * min(values), 1),
+            time_ratio=round(median / base, 3))
+        if peak_mib is not None:
+            rows[name]['peak_mib'] = round(peak_mib[name], 1)
+            # Tiny --quick inputs may fit in memory already resident.
+            rows[name]['memory_ratio'] = round(
+                peak_mib[name] / peak_mib[BASELINE],
+                3) if peak_mib[BASELINE] > 0 else None
+    return rows
+
+
+class PeakMemory:
+    """Peak resident memory of a step, less the resident memory before it.
+
+    glibc keeps freed heap memory resident, which would hide the next step's
+    allocations; a fixed mmap threshold serves every tensor larger than
+    64 KiB from its own mapping, returned on free. It must be set before
+    the first large tensor is freed, so ``main`` creates this first. The
+    kernel's high-water mark is reset through /proc/self/clear_refs before
+    each step.
+    """
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL('libc.so.6')
+        m_mmap_threshold = -3
+        if libc.mallopt(m_mmap_threshold, 64 * 1024) != 1:
+            raise RuntimeError('mallopt(M_MMAP_THRESHOLD) failed')
+
+    @staticmethod
+    def _status_bytes(key: str) -> int:
+        with open('/proc/self/status') as status:
+            for line in status:
+                if line.startswith(key):
+                    return int(line.split()[1]) * 1024
+        raise KeyError(key)
+
+    def measure(self, step: Callable[[], None]) -> float:
+        gc.collect()
+        before = self._status_bytes('VmRSS:')
+        with open('/proc/self/clear_refs', 'w') as clear_refs:
+            clear_refs.write('5')
+        step()
+        return (self._status_bytes('VmHWM:') - before) / 2**20
+
+
+def complexity() -> Dict[str, dict]:
+    """Parameters and multiply-adds of each backbone at 224x224.
+
+    The SE backbones are analysed in their straightforward form, the same
+    arithmetic as the fused step, which the analysis's jit trace cannot see
+    into. The official models put the stride on the first 1x1 conv
+    (``style='caffe'``), which is what the paper's 3.86 / 3.87 GFLOPs count.
+    """
+    models = {
+        'resnet50': ResNet(depth=50),
+        'se_resnet50': SEResNet(depth=50, fuse_se=False),
+        'resnet50_caffe': ResNet(depth=50, style='caffe'),
+        'se_resnet50_caffe': SEResNet(
+            depth=50, style='caffe', fuse_se=False),
+    }
+    mmpretrain = backbones().get('mmpretrain_se_resnet50')
+    if mmpretrain is not None:
+        models['mmpretrain_se_resnet50'] = mmpretrain
+    rows = {}
+    for name, model in models.items():
+        model.eval()
+        info = get_model_complexity_info(
+            model, input_shape=(3, 224, 224), show_table=False,
+            show_arch=False)
+        paper = PAPER.get(name, {})
+        rows[name] = dict(
+            gflops=round(info['flops'] / 1e9, 3),
+            paper_gflops=paper.get('gflops', 'n/a'),
+            params_m=round(info['params'] / 1e6, 3),
+            paper_params_m=paper.get('params_m', 'n/a'))
+    return rows
+
+
+def inference(rounds: int, shapes: List[tuple]) -> Dict[str, dict]:
+    models = backbones()
+    results = {}
+    for shape in shapes:
+        for memory_format in (torch.contiguous_format, torch.channels_last):
+            layout = ('channels_last' if memory_format is torch.channels_last
+                      else 'nchw')
+            x = torch.randn(*shape).to(memory_format=memory_format)
+            steps = {}
+            for name, model in models.items():
+                model.eval()
+                model.to(memory_format=memory_format)
+                steps[name] = lambda model=model: model(x)
+            with torch.no_grad():
+                seconds = time_rounds(steps, rounds)
+            key = f'{"x".join(map(str, shape))}_{layout}'
+            results[key] = summarise(seconds)
+    return results
+
+
+def training_step(rounds: int, shape: tuple,
+                  peak: PeakMemory) -> Dict[str, dict]:
+    """Backbone forward + backward in the detection setting."""
+    models = backbones(norm_eval=True, frozen_stages=1)
+    x = torch.randn(*shape)
+    steps = {}
+    for name, model in models.items():
+        model.train()
+
+        def step(model=model):
+            outs = model(x)
+            sum(out.float().mean() for out in outs).backward()
+            model.zero_grad(set_to_none=True)
+
+        steps[name] = step
+    seconds = time_rounds(steps, rounds)
+    peak_mib = {
+        name: statistics.median(peak.measure(step) for _ in range(3))
+        for name, step in steps.items()
+    }
+    return summarise(seconds, peak_mib)
+
+
+def faster_rcnn(rounds: int, image_shape: tuple) -> Dict[str, dict]:
+    """Faster R-CNN FPN: a training iteration, and inference on fixed
+    proposals (backbone, neck, RPN head, RoI head)."""
+    register_all_modules()
+    cfg = get_config(FASTER_RCNN)
+    variants = {
+        'resnet50': dict(type='ResNet', init_cfg=None),
+        'se_resnet50': dict(type='SEResNet', init_cfg=None),
+        'straightforward_se': dict(
+            type='SEResNet', fuse_se=False, init_cfg=None),
+    }
+    packed = demo_mm_inputs(
+        batch_size=2, image_shapes=[image_shape] * 2, num_items=[5, 5],
+        num_classes=80)
+    generator = torch.Generator().manual_seed(0)
+    height, width = image_shape[1:]
+    corners = torch.rand(1000, 2, generator=generator) * torch.tensor(
+        [width * 0.7, height * 0.7])
+    sizes = 16 + torch.rand(1000, 2, generator=generator) * 96
+    proposals = InstanceData(
+        bboxes=torch.cat([corners, corners + sizes], dim=1))
+
+    train_steps, infer_steps = {}, {}
+    for name, backbone in variants.items():
+        torch.manual_seed(0)
+        model_cfg = cfg.model.copy()
+        model_cfg.backbone = dict(model_cfg.backbone, **backbone)
+        model = MODELS.build(model_cfg)
+        model.init_weights()
+        train_data = model.data_preprocessor(packed, True)
+        test_data = model.data_preprocessor(packed, False)
+
+        def train_step(model=model, data=train_data):
+            model.train()
+            losses = model(**data, mode='loss')
+            loss, _ = model.parse_losses(losses)
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+
+        def infer_step(model=model, data=test_data):
+            model.eval()
+            samples = data['data_samples']
+            with torch.no_grad():
+                feats = model.extract_feat(data['inputs'])
+                model.rpn_head(feats)
+                model.roi_head.predict(feats, [proposals] * len(samples),
+                                       samples)
+
+        train_steps[name] = train_step
+        infer_steps[name] = infer_step
+    return dict(
+        train_iteration=summarise(time_rounds(train_steps, rounds)),
+        inference_fixed_proposals=summarise(time_rounds(infer_steps,
+                                                        rounds)))
+
+
+def print_table(title: str, rows: Dict[str, dict]) -> None:
+    columns = list(next(iter(rows.values())))
+    print(f'\n{title}\n| model | ' + ' | '.join(columns) + ' |')
+    print('|---|' + '---|' * len(columns))
+    for name, row in rows.items():
+        print(f'| {name} | ' + ' | '.join(str(row[c]) for c in columns) + ' |')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--rounds', type=int, default=7)
+    parser.add_argument('--out', default='work_dirs/benchmark.json')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='small inputs and one round: checks that it runs, no timing')
+    args = parser.parse_args()
+    peak = PeakMemory()
+    rounds = 1 if args.quick else args.rounds
+    scale = 4 if args.quick else 1
+    torch.manual_seed(0)
+    # init_weights() logs every parameter's initialisation at INFO.
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+
+    report = dict(
+        machine=dict(
+            processor=platform.processor() or platform.machine(),
+            threads=torch.get_num_threads(),
+            torch=torch.__version__),
+        rounds=rounds)
+    report['complexity'] = complexity()
+    print_table('Parameters and multiply-adds at 224x224',
+                report['complexity'])
+    report['inference'] = inference(
+        rounds, [(1, 3, 800 // scale, 1216 // scale), (8 // scale, 3, 224,
+                                                       224)])
+    for key, rows in report['inference'].items():
+        print_table(f'Backbone inference {key}', rows)
+    report['training_step'] = training_step(
+        rounds, (2, 3, 512 // scale, 512 // scale), peak)
+    print_table('Backbone training step 2x3x512x512 (norm_eval, '
+                'frozen_stages=1)', report['training_step'])
+    report['faster_rcnn'] = faster_rcnn(rounds,
+                                        (3, 512 // scale, 512 // scale))
+    for key, rows in report['faster_rcnn'].items():
+        print_table(f'Faster R-CNN FPN {key}', rows)
+
+    mkdir_or_exist(osp.dirname(osp.abspath(args.out)))
+    with open(args.out, 'w') as out:
+        json.dump(report, out, indent=2)
+    print(f'\nwritten to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
