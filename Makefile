@@ -42,13 +42,7 @@ demo: install
 	$(VENV_PYTHON) tools/analysis/count_params.py
 	$(VENV_PYTHON) tools/demo.py
 
-BENCH_INSTALLED := $(VENV)/.bench-installed
-
-$(BENCH_INSTALLED): $(INSTALLED) requirements/bench.txt
-	$(PIP) install -r requirements/bench.txt
-	touch $@
-
-bench: $(BENCH_INSTALLED)
+bench: install
 	$(VENV_PYTHON) tools/analysis/benchmark.py --out work_dirs/benchmark.json
 
 clean:

@@ -42,7 +42,10 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
              complexity['resnet50_caffe']['gflops'])
     assert abs(added - 0.008) < 0.0015
     assert len(report['inference']) == 4
-    models = {'resnet50', 'se_resnet50', 'straightforward_se'}
+    models = {
+        'resnet50', 'se_resnet50', 'straightforward_se',
+        'mmpretrain_se_resnet50'
+    }
     for rows in [*report['inference'].values(), report['training_step']]:
         assert models <= set(rows)
         assert rows['resnet50']['time_ratio'] == 1.0

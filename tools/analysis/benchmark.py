@@ -67,7 +67,7 @@ def backbones(**kwargs) -> Dict[str, nn.Module]:
         from mmpretrain.models import SEResNet as MMPretrainSEResNet
     except ImportError:
         print('mmpretrain is not installed: its SEResNet-50 is left out '
-              '(pip install -r requirements/bench.txt)')
+              '(pip install -r requirements/tests.txt)')
     else:
         models['mmpretrain_se_resnet50'] = MMPretrainSEResNet(
             depth=50, out_indices=(0, 1, 2, 3), **kwargs)
