@@ -36,9 +36,8 @@ class SEBlockMixin:
     Mixed in before an MMDetection block, whose residual branch the subclass
     spells out in three parts: ``residual_head`` up to the last convolution,
     that convolution (``last_conv_name``), and ``residual_tail``, the last
-    norm and any plugins after it.
-    ``se_cfg=None`` builds the plain block, which is how ``stage_with_se``
-    switches SE off per stage.
+    norm and any plugins after it. ``se_cfg=None`` builds the plain block,
+    which is how ``stage_with_se`` switches SE off per stage.
     """
 
     last_conv_name: str
@@ -99,7 +98,7 @@ class SEBlockMixin:
             x = self.se(x)
         features = self.residual_head(x)
         out = self.last_conv(features)
-        if self.se_position == 'standard' and self.se_fuses_with_last_norm():
+        if self.se_fuses_with_last_norm():
             out_mean = conv_output_mean(self.last_conv, features, out)
             return se_norm_residual_relu(self.se, out, self.last_norm,
                                          identity, out_mean)

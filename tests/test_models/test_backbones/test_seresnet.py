@@ -519,3 +519,24 @@ def test_fused_se_backbone_compiles():
     ref_grad = torch.autograd.grad(refs[-1].sum(),
                                    model.layer4[1].se.fc1.weight)
     assert_equal_to_scale(grad[0], ref_grad[0])
+
+
+def test_fused_se_under_autocast_keeps_the_feature_dtype():
+    """Mixed precision (CPU bfloat16 autocast): the fused step returns what
+    the straightforward block returns, in the same dtype, and trains."""
+    torch.manual_seed(0)
+    fused = SEResNet(depth=18, frozen_stages=1)
+    fused.init_weights()
+    straightforward = SEResNet(depth=18, frozen_stages=1, fuse_se=False)
+    straightforward.load_state_dict(fused.state_dict())
+    fused.train()
+    straightforward.train()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = fused(x)
+        refs = straightforward(x)
+    for out, ref in zip(outs, refs):
+        assert out.dtype == ref.dtype
+        assert_equal_to_scale(out.float(), ref.float(), tol=2e-2)
+    outs[-1].float().sum().backward()
+    assert fused.layer4[1].se.fc1.weight.grad is not None
