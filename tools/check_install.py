@@ -45,7 +45,8 @@ def main() -> None:
     import senet_mmdet
     from mmdet.registry import MODELS
     missing = [
-        name for name in ('SEResNet', 'SEResNeXt', 'SqueezeExcitation')
+        name for name in ('SEResNet', 'SEResNeXt', 'SENet154',
+                          'SqueezeExcitation')
         if name not in MODELS.module_dict
     ]
     if missing:

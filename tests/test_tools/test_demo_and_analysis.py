@@ -21,9 +21,10 @@ def test_count_params_table_matches_official_counts():
         for line in run_script(REPO / 'tools' / 'analysis' /
                                'count_params.py').splitlines()[2:]
     }
-    assert len(rows) == 7
+    assert len(rows) == 8
     for name in ('SE-ResNet-50', 'SE-ResNet-101', 'SE-ResNet-152',
-                 'SE-ResNeXt-50 (32x4d)', 'SE-ResNeXt-101 (32x4d)'):
+                 'SE-ResNeXt-50 (32x4d)', 'SE-ResNeXt-101 (32x4d)',
+                 'SENet-154'):
         # ours with the FC added back == the official count
         assert rows[name][4] == rows[name][5].rstrip(' |'), rows[name]
     assert rows['SE-ResNet-50'][1] == '26.039M'

@@ -6,23 +6,34 @@ the official models' (SENET_FACTS.md, Sec. 2, counted from the prototxts).
 Prints a markdown table. The official counts include the 1000-class FC,
 which a detection backbone does not have; the table adds it back to compare.
 """
+from functools import partial
+
 from torch import nn
 
 import senet_mmdet  # noqa: F401  (registers the SE modules)
 from mmdet.models.backbones import ResNet, ResNeXt
-from senet_mmdet.models import SEResNet, SEResNeXt
+from senet_mmdet.models import SENet154, SEResNet, SEResNeXt
 
-# (name, backbone arguments, official count with the FC in millions)
+# (name, SE backbone, its plain twin, official count with the FC in millions)
 ROWS = [
-    ('SE-ResNet-18', dict(depth=18), None),
-    ('SE-ResNet-34', dict(depth=34), None),
-    ('SE-ResNet-50', dict(depth=50), 28.088),
-    ('SE-ResNet-101', dict(depth=101), 49.327),
-    ('SE-ResNet-152', dict(depth=152), 66.822),
-    ('SE-ResNeXt-50 (32x4d)', dict(depth=50, groups=32, base_width=4),
-     27.560),
-    ('SE-ResNeXt-101 (32x4d)', dict(depth=101, groups=32, base_width=4),
-     48.955),
+    ('SE-ResNet-18', partial(SEResNet, depth=18), partial(ResNet, depth=18),
+     None),
+    ('SE-ResNet-34', partial(SEResNet, depth=34), partial(ResNet, depth=34),
+     None),
+    ('SE-ResNet-50', partial(SEResNet, depth=50), partial(ResNet, depth=50),
+     28.088),
+    ('SE-ResNet-101', partial(SEResNet, depth=101),
+     partial(ResNet, depth=101), 49.327),
+    ('SE-ResNet-152', partial(SEResNet, depth=152),
+     partial(ResNet, depth=152), 66.822),
+    ('SE-ResNeXt-50 (32x4d)',
+     partial(SEResNeXt, depth=50, groups=32, base_width=4),
+     partial(ResNeXt, depth=50, groups=32, base_width=4), 27.560),
+    ('SE-ResNeXt-101 (32x4d)',
+     partial(SEResNeXt, depth=101, groups=32, base_width=4),
+     partial(ResNeXt, depth=101, groups=32, base_width=4), 48.955),
+    ('SENet-154', SENet154, partial(SENet154, stage_with_se=(False, ) * 4),
+     115.089),
 ]
 
 
@@ -39,11 +50,9 @@ def main() -> None:
     print('| backbone | params (no FC) | plain backbone | SE adds | '
           'with the 1000-class FC | official, with FC |')
     print('|---|---|---|---|---|---|')
-    for name, kwargs, official in ROWS:
-        se_type, plain_type = (SEResNeXt, ResNeXt) if 'groups' in kwargs else (
-            SEResNet, ResNet)
-        se = se_type(**kwargs)
-        plain = plain_type(**kwargs)
+    for name, build_se, build_plain, official in ROWS:
+        se = build_se()
+        plain = build_plain()
         fc = classifier_params(plain)
         added = count_params(se) - count_params(plain)
         official_text = (
