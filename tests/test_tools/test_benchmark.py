@@ -49,6 +49,7 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
     for rows in [*report['inference'].values(), report['training_step']]:
         assert models <= set(rows)
         assert rows['resnet50']['time_ratio'] == 1.0
+        assert rows['resnet50']['min_ratio'] == 1.0
     assert 'peak_mib' in report['training_step']['se_resnet50']
     assert set(report['faster_rcnn']) == {
         'train_iteration', 'inference_fixed_proposals'
