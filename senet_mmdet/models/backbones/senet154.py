@@ -91,6 +91,14 @@ class SENet154(SEResNeXt):
             raise ValueError(
                 f'SENet154: {clashes} contradict the architecture, which '
                 f'fixes {fixed}; use SEResNeXt for other settings')
+        # The halved first 1x1 means rebuilding the grouped 3x3, which mmdet
+        # builds from a dcn config it consumes while building; rather than
+        # lose deformable convs silently, they are refused.
+        if kwargs.get('dcn') is not None:
+            raise ValueError(
+                f'SENet154: dcn={kwargs["dcn"]!r} is not supported; use '
+                'SEResNeXt(depth=152, groups=64, base_width=4, dcn=...) for '
+                'a deformable 64x4d backbone')
         kwargs.update(fixed)
         super().__init__(**kwargs)
 

@@ -98,3 +98,11 @@ def test_senet154_rejects_architecture_changes(kwargs):
             ValueError,
             match=re.escape(f"SENet154: {{'{name}': {value}}} contradict")):
         SENet154(**kwargs)
+
+
+def test_senet154_rejects_dcn():
+    with pytest.raises(
+            ValueError,
+            match=re.escape("SENet154: dcn={'type': 'DCN', 'deform_groups': "
+                            "1} is not supported; use SEResNeXt(depth=152")):
+        SENet154(dcn=dict(type='DCN', deform_groups=1))
