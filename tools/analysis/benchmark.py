@@ -57,6 +57,17 @@ PAPER = {
 BASELINE = 'resnet50'
 
 
+def mmpretrain_seresnet50(**kwargs) -> Optional[nn.Module]:
+    """mmpretrain's SEResNet-50, or None where mmpretrain is missing."""
+    try:
+        from mmpretrain.models import SEResNet as MMPretrainSEResNet
+    except ImportError:
+        print('mmpretrain is not installed: its SEResNet-50 is left out '
+              '(pip install -r requirements/tests.txt)')
+        return None
+    return MMPretrainSEResNet(depth=50, out_indices=(0, 1, 2, 3), **kwargs)
+
+
 def backbones(**kwargs) -> Dict[str, nn.Module]:
     """The compared backbones, built with the same ResNet arguments."""
     models = {
@@ -64,14 +75,9 @@ def backbones(**kwargs) -> Dict[str, nn.Module]:
         'se_resnet50': SEResNet(depth=50, **kwargs),
         'straightforward_se': SEResNet(depth=50, fuse_se=False, **kwargs),
     }
-    try:
-        from mmpretrain.models import SEResNet as MMPretrainSEResNet
-    except ImportError:
-        print('mmpretrain is not installed: its SEResNet-50 is left out '
-              '(pip install -r requirements/tests.txt)')
-    else:
-        models['mmpretrain_se_resnet50'] = MMPretrainSEResNet(
-            depth=50, out_indices=(0, 1, 2, 3), **kwargs)
+    mmpretrain = mmpretrain_seresnet50(**kwargs)
+    if mmpretrain is not None:
+        models['mmpretrain_se_resnet50'] = mmpretrain
     for model in models.values():
         model.init_weights()
     return models
@@ -164,7 +170,7 @@ def complexity() -> Dict[str, dict]:
         'se_resnet50_caffe': SEResNet(
             depth=50, style='caffe', fuse_se=False),
     }
-    mmpretrain = backbones().get('mmpretrain_se_resnet50')
+    mmpretrain = mmpretrain_seresnet50()
     if mmpretrain is not None:
         models['mmpretrain_se_resnet50'] = mmpretrain
     rows = {}

@@ -51,16 +51,15 @@ def main() -> None:
           'with the 1000-class FC | official, with FC |')
     print('|---|---|---|---|---|---|')
     for name, build_se, build_plain, official in ROWS:
-        se = build_se()
-        plain = build_plain()
-        fc = classifier_params(plain)
-        added = count_params(se) - count_params(plain)
+        plain_backbone = build_plain()
+        fc = classifier_params(plain_backbone)
+        se = count_params(build_se())
+        plain = count_params(plain_backbone)
         official_text = (
             f'{official:.3f}M' if official else 'none released')
-        print(f'| {name} | {count_params(se) / 1e6:.3f}M | '
-              f'{count_params(plain) / 1e6:.3f}M | '
-              f'+{100 * added / (count_params(plain) + fc):.1f} % | '
-              f'{(count_params(se) + fc) / 1e6:.3f}M | {official_text} |')
+        print(f'| {name} | {se / 1e6:.3f}M | {plain / 1e6:.3f}M | '
+              f'+{100 * (se - plain) / (plain + fc):.1f} % | '
+              f'{(se + fc) / 1e6:.3f}M | {official_text} |')
 
 
 if __name__ == '__main__':
