@@ -6,7 +6,7 @@ resolve config bases written ``senet_mmdet::<folder>/<file>.py``.
 """
 from mmengine.config.utils import MODULE2PACKAGE
 
-from . import models  # noqa: F401  (registers the modules)
+from . import datasets, engine, models  # noqa: F401  (registers modules)
 from .version import __version__
 
 # mmengine resolves ``package::path`` bases only for the packages in this

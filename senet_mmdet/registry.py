@@ -22,7 +22,7 @@ def _scope_node(parent: Registry) -> Registry:
         parent.name,
         parent=parent,
         scope=SCOPE,
-        locations=['senet_mmdet.models', *parent._locations])
+        locations=['senet_mmdet', *parent._locations])
 
 
 RUNNERS = _scope_node(mmdet_registry.RUNNERS)

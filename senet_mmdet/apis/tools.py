@@ -5,10 +5,12 @@ import sys
 from types import ModuleType
 from typing import Optional, Sequence
 
+import torch
 from mmengine.config import Config
 
 import mmdet
-from senet_mmdet.datasets import check_dataset_files
+from senet_mmdet.datasets import DatasetError, check_dataset_files
+from senet_mmdet.engine import trust_checkpoints
 
 
 def mmdet_tool(name: str) -> ModuleType:
@@ -36,10 +38,40 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
+def _work_dir(args, cfg: Config) -> str:
+    """The work dir that MMDetection's tools pick: CLI, config, file name."""
+    return args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+
+def _cpu_distributed(args) -> dict:
+    """Start a torchrun job on machines without CUDA, and return the config
+    options it needs.
+
+    mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device`` whatever
+    the backend, and its Runner gives DistributedDataParallel
+    ``device_ids``, which DDP rejects for a CPU model. The process group is
+    started here with gloo (mmengine then leaves it as it is), and
+    ``device_ids=None`` keeps DDP on the CPU.
+    """
+    if args.launcher != 'pytorch' or torch.cuda.is_available():
+        return {}
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend='gloo')
+    return {'model_wrapper_cfg.device_ids': None}
+
+
 def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     """Run MMDetection's ``tools/<name>.py`` on ``sys.argv`` once the files it
     reads exist; a missing one ends the process with a message that names it
-    and says how to get it, instead of a traceback from deep in a runner."""
+    and says how to get it, instead of a traceback from deep in a runner.
+
+    On top of MMDetection's tool: testing writes the metrics to
+    ``{work_dir}/test_metrics.json`` (:class:`DumpMetricsHook`), the
+    checkpoints given to ``--resume`` or to test, and those in the work dir,
+    load on torch >= 2.6 (:func:`trust_checkpoints`), and ``--launcher
+    pytorch`` also runs on CPU-only machines (gloo).
+    """
     tool = mmdet_tool(name)
     args = tool.parse_args()
     try:
@@ -50,6 +82,21 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
                 'by tools/train.py (work_dirs/<config>/epoch_*.pth)')
         cfg = load_config(args.config, args.cfg_options)
         check_dataset_files(cfg, loaders)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, DatasetError) as error:
         sys.exit(f'error: {error}')
+    resume = getattr(args, 'resume', None)
+    trust_checkpoints([
+        _work_dir(args, cfg), checkpoint, cfg.get('load_from'),
+        None if resume == 'auto' else resume
+    ])
+    options = dict(args.cfg_options or {})
+    options.update(_cpu_distributed(args))
+    if name == 'test':
+        options['custom_hooks'] = [
+            *cfg.get('custom_hooks', []),
+            dict(type='DumpMetricsHook')
+        ]
+    args.cfg_options = options
+    # main() parses sys.argv again; hand it the arguments completed here.
+    tool.parse_args = lambda: args
     tool.main()

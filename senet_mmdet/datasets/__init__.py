@@ -1,3 +1,9 @@
-from .check import DatasetNotFoundError, check_dataset_files
+from .check import (DatasetError, DatasetNotFoundError, DatasetWarning,
+                    check_coco_annotations, check_dataset_files)
+from .toy import TOY_CLASSES, ToyShapesDataset, ToyShapesSpec, make_toy_coco
 
-__all__ = ['DatasetNotFoundError', 'check_dataset_files']
+__all__ = [
+    'DatasetError', 'DatasetNotFoundError', 'DatasetWarning',
+    'check_coco_annotations', 'check_dataset_files', 'TOY_CLASSES',
+    'ToyShapesDataset', 'ToyShapesSpec', 'make_toy_coco'
+]

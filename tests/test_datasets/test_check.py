@@ -1,7 +1,15 @@
+import json
+import shutil
+
 import pytest
 from mmengine.config import Config
 
-from senet_mmdet.datasets import DatasetNotFoundError, check_dataset_files
+from senet_mmdet.datasets import (DatasetError, DatasetNotFoundError,
+                                  DatasetWarning, ToyShapesSpec,
+                                  check_coco_annotations, check_dataset_files,
+                                  make_toy_coco)
+
+TOY_CLASSES = ('rectangle', 'ellipse', 'triangle')
 
 
 def coco_like(root, ann='annotations/train.json', img='train/'):
@@ -9,15 +17,44 @@ def coco_like(root, ann='annotations/train.json', img='train/'):
         type='CocoDataset',
         data_root=str(root) + '/',
         ann_file=ann,
-        data_prefix=dict(img=img))
+        data_prefix=dict(img=img),
+        metainfo=dict(classes=TOY_CLASSES))
 
 
-def test_all_present_passes(tmp_path):
-    (tmp_path / 'annotations').mkdir()
-    (tmp_path / 'annotations' / 'train.json').write_text('{}')
-    (tmp_path / 'train').mkdir()
-    cfg = Config(dict(train_dataloader=dict(dataset=coco_like(tmp_path))))
-    check_dataset_files(cfg, ('train_dataloader', 'val_dataloader'))
+@pytest.fixture
+def toy(tmp_path_factory, tmp_path):
+    """A private copy of a small toy dataset, free to break."""
+    cached = tmp_path_factory.getbasetemp() / 'check_toy'
+    if not cached.exists():
+        make_toy_coco(str(cached), ToyShapesSpec(num_train=4, num_val=2))
+    shutil.copytree(cached, tmp_path / 'toy')
+    return tmp_path / 'toy'
+
+
+def edit(path, change):
+    coco = json.loads(path.read_text())
+    change(coco)
+    path.write_text(json.dumps(coco))
+
+
+def train_cfg(root):
+    dataset = coco_like(root, 'annotations/instances_train.json', 'train/')
+    return Config(dict(train_dataloader=dict(dataset=dataset)))
+
+
+def test_valid_toy_dataset_passes(toy, recwarn):
+    check_dataset_files(train_cfg(toy), ('train_dataloader', ))
+    assert not [w for w in recwarn if w.category is DatasetWarning]
+
+
+def test_missing_data_root_is_named_first(tmp_path):
+    cfg = train_cfg(tmp_path / 'nowhere')
+    with pytest.raises(DatasetNotFoundError) as info:
+        check_dataset_files(cfg, ('train_dataloader', ))
+    assert str(info.value).startswith(
+        f'train_dataloader.dataset.data_root: {tmp_path}/nowhere/ does not '
+        'exist')
+    assert 'https://cocodataset.org/#download' in str(info.value)
 
 
 def test_missing_annotation_names_loader_key_and_path(tmp_path):
@@ -29,11 +66,11 @@ def test_missing_annotation_names_loader_key_and_path(tmp_path):
         ' does not exist')
 
 
-def test_wrapped_datasets_are_checked(tmp_path):
-    (tmp_path / 'annotations').mkdir()
-    (tmp_path / 'annotations' / 'train.json').write_text('{}')
-    (tmp_path / 'train').mkdir()
-    inner = [coco_like(tmp_path), coco_like(tmp_path, img='extra/')]
+def test_wrapped_datasets_are_checked(toy):
+    inner = [
+        coco_like(toy, 'annotations/instances_train.json', 'train/'),
+        coco_like(toy, 'annotations/instances_train.json', 'extra/')
+    ]
     cfg = Config(
         dict(
             train_dataloader=dict(
@@ -43,3 +80,115 @@ def test_wrapped_datasets_are_checked(tmp_path):
                     dataset=dict(type='ConcatDataset', datasets=inner)))))
     with pytest.raises(DatasetNotFoundError, match='data_prefix.img: .*extra'):
         check_dataset_files(cfg, ('train_dataloader', ))
+
+
+def test_missing_image_file_names_file_and_image_id(toy):
+    (toy / 'train' / '000003.png').unlink()
+    with pytest.raises(DatasetError) as info:
+        check_dataset_files(train_cfg(toy), ('train_dataloader', ))
+    message = str(info.value)
+    assert message.startswith(f'{toy}/annotations/instances_train.json: 1 '
+                              'image file(s) listed in it do not exist')
+    assert f'image id 3: {toy}/train/000003.png' in message
+
+
+def test_malformed_json_names_file_line_and_column(toy):
+    path = toy / 'annotations' / 'instances_train.json'
+    path.write_text('{"images": [\n  {"id": 1,}\n]}')
+    with pytest.raises(DatasetError) as info:
+        check_dataset_files(train_cfg(toy), ('train_dataloader', ))
+    assert str(info.value).startswith(f'{path}: not valid JSON')
+    assert 'line 2, column 12' in str(info.value)
+
+
+def test_json_without_coco_lists_is_refused(toy):
+    path = toy / 'annotations' / 'instances_train.json'
+    path.write_text('{"images": []}')
+    with pytest.raises(DatasetError,
+                       match=r"no \['annotations', 'categories'\] list"):
+        check_dataset_files(train_cfg(toy), ('train_dataloader', ))
+
+
+@pytest.mark.parametrize('bbox', [[10, 10, 0, 5], [10, 10, 5, 0.5]])
+def test_degenerate_box_warns_with_annotation_and_image(toy, bbox):
+    path = toy / 'annotations' / 'instances_train.json'
+
+    def degenerate(coco):
+        coco['annotations'][1]['bbox'] = bbox
+
+    edit(path, degenerate)
+    ann = json.loads(path.read_text())['annotations'][1]
+    with pytest.warns(DatasetWarning) as record:
+        check_dataset_files(train_cfg(toy), ('train_dataloader', ))
+    message = str(record[0].message)
+    assert message.startswith(f'{path}: 1 annotation(s) with an empty or '
+                              'degenerate box')
+    assert (f'annotation id {ann["id"]} (image id {ann["image_id"]}): '
+            f'bbox {bbox}') in message
+
+
+def test_empty_area_warns(toy):
+    path = toy / 'annotations' / 'instances_train.json'
+    edit(path, lambda coco: coco['annotations'][0].update(area=0))
+    with pytest.warns(DatasetWarning, match='annotation id 1 '):
+        check_coco_annotations(str(path), str(toy / 'train'), TOY_CLASSES)
+
+
+def test_malformed_box_and_unknown_ids_are_errors(toy):
+    path = toy / 'annotations' / 'instances_train.json'
+
+    def break_three(coco):
+        coco['annotations'][0]['bbox'] = [1, 2, 3]
+        coco['annotations'][1]['category_id'] = 9
+        coco['annotations'][2]['image_id'] = 99
+
+    edit(path, break_three)
+    with pytest.raises(DatasetError) as info:
+        check_coco_annotations(str(path), str(toy / 'train'), TOY_CLASSES)
+    message = str(info.value)
+    assert '3 broken annotation(s)' in message
+    assert 'annotation id 1 (image id 1): bbox [1, 2, 3] is not' in message
+    assert 'category_id 9 is not in "categories"' in message
+    assert 'annotation id 3 (image id 99): no image with this id' in message
+
+
+def test_class_list_not_in_annotations_is_an_error(toy):
+    cfg = train_cfg(toy)
+    cfg.train_dataloader.dataset.metainfo = dict(
+        classes=('rectangle', 'circle'))
+    with pytest.raises(DatasetError) as info:
+        check_dataset_files(cfg, ('train_dataloader', ))
+    message = str(info.value)
+    assert message.startswith(
+        f"{toy}/annotations/instances_train.json: the config's classes "
+        "['circle'] are not categories of this file")
+    assert "['ellipse', 'rectangle', 'triangle']" in message
+    assert 'metainfo=dict(classes=' in message
+
+
+def test_default_coco_classes_against_toy_annotations(toy):
+    cfg = train_cfg(toy)
+    del cfg.train_dataloader.dataset.metainfo
+    with pytest.raises(DatasetError, match=r"classes \['person', 'bicycle'"):
+        check_dataset_files(cfg, ('train_dataloader', ))
+
+
+def test_class_subset_warns_about_the_rest(toy):
+    cfg = train_cfg(toy)
+    cfg.train_dataloader.dataset.metainfo = dict(classes=('ellipse', ))
+    with pytest.warns(DatasetWarning,
+                      match=r"categories \['rectangle', 'triangle'\] are not"):
+        check_dataset_files(cfg, ('train_dataloader', ))
+
+
+def test_toy_dataset_is_written_by_the_check(tmp_path):
+    dataset = dict(
+        type='ToyShapesDataset',
+        data_root=str(tmp_path / 'toy') + '/',
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/'),
+        toy_spec=dict(num_train=2, num_val=2))
+    check_dataset_files(
+        Config(dict(val_dataloader=dict(dataset=dataset))),
+        ('val_dataloader', ))
+    assert (tmp_path / 'toy' / 'val' / '000002.png').is_file()

@@ -157,6 +157,17 @@ class SEBottleneck(SEBlockMixin, Bottleneck):
         return not (self.with_plugins and self.after_conv3_plugin_names)
 
 
+def se_module_cfg(owner: str, se_ratio: int, se_squeeze: str, se_gate: str,
+                  se_bias: bool, se_position: str) -> dict:
+    """Check the SE arguments of ``owner`` and return the
+    :class:`SqueezeExcitation` arguments (``se_cfg``) of its blocks."""
+    check_se_ratio(owner, 'se_ratio', se_ratio)
+    check_choice(owner, 'se_squeeze', se_squeeze, SQUEEZES)
+    check_choice(owner, 'se_gate', se_gate, GATES)
+    check_choice(owner, 'se_position', se_position, SE_POSITIONS)
+    return dict(ratio=se_ratio, squeeze=se_squeeze, gate=se_gate, bias=se_bias)
+
+
 def se_arch_settings(plain: dict, se_blocks: dict) -> dict:
     """An arch table with each plain block class replaced by its SE twin.
 
@@ -231,10 +242,8 @@ class SEResNet(ResNet):
                  **kwargs) -> None:
         owner = type(self).__name__
         check_choice(owner, 'depth', depth, self.arch_settings)
-        check_se_ratio(owner, 'se_ratio', se_ratio)
-        check_choice(owner, 'se_squeeze', se_squeeze, SQUEEZES)
-        check_choice(owner, 'se_gate', se_gate, GATES)
-        check_choice(owner, 'se_position', se_position, SE_POSITIONS)
+        se_cfg = se_module_cfg(owner, se_ratio, se_squeeze, se_gate, se_bias,
+                               se_position)
         if stage_with_se is None:
             stage_with_se = (True, ) * num_stages
         if not isinstance(stage_with_se, (tuple, list)) or not all(
@@ -251,8 +260,7 @@ class SEResNet(ResNet):
         self._check_block_extensions(owner, depth, block, dcn, plugins)
 
         # Read by make_res_layer, which ResNet.__init__ calls per stage.
-        self.se_cfg = dict(
-            ratio=se_ratio, squeeze=se_squeeze, gate=se_gate, bias=se_bias)
+        self.se_cfg = se_cfg
         self.se_position = se_position
         self.fuse_se = fuse_se
         self.stage_with_se = tuple(stage_with_se)

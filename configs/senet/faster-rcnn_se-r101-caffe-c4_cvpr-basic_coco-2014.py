@@ -1,0 +1,5 @@
+# Conference protocol with SE-ResNet-101 (paper: 27.9 AP, 49.2 AP50).
+_base_ = './faster-rcnn_se-r50-caffe-c4_cvpr-basic_coco-2014.py'
+
+model = dict(
+    backbone=dict(depth=101), roi_head=dict(shared_head=dict(depth=101)))

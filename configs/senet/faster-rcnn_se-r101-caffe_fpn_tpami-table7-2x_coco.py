@@ -1,0 +1,4 @@
+# Journal Table 7 protocol with SE-ResNet-101 (paper: 41.9 AP, 62.7 AP50).
+_base_ = './faster-rcnn_se-r50-caffe_fpn_tpami-table7-2x_coco.py'
+
+model = dict(backbone=dict(depth=101))

@@ -1,0 +1,3 @@
+from .dump_metrics_hook import DumpMetricsHook
+
+__all__ = ['DumpMetricsHook']

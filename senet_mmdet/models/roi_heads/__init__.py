@@ -1,0 +1,3 @@
+from .se_res_layer import SEResLayer
+
+__all__ = ['SEResLayer']
