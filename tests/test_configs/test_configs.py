@@ -11,21 +11,129 @@ from mmengine.registry import init_default_scope
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from senet_mmdet.models import SEResNet
+from senet_mmdet.apis import config_diff
 
 REPO = Path(__file__).parents[2]
 FLAGSHIP = REPO / 'configs' / 'faster_rcnn_se_r50.py'
 CONFIGS = sorted((REPO / 'configs').rglob('*.py'))
 
 
+SE_BACKBONES = ('SEResNet', 'SEResNeXt', 'SENet154')
+
+
+def root_base(path: Path) -> str:
+    """The first base outside this repository, following local ``_base_``."""
+    base = Config._get_base_files(str(path))[0]
+    if '::' in base:
+        return base
+    return root_base((path.parent / base).resolve())
+
+
+def test_every_config_is_checked_here():
+    assert len(CONFIGS) == 27
+
+
 @pytest.mark.parametrize(
     'path', CONFIGS, ids=[str(p.relative_to(REPO)) for p in CONFIGS])
-def test_config_inherits_mmdet_and_builds(path):
+def test_config_inherits_mmdet_and_runs_loss_and_predict(path):
+    assert root_base(path).startswith('mmdet::')
     cfg = Config.fromfile(path)
-    assert cfg.custom_imports.imports == ['senet_mmdet']
-    assert cfg.model.backbone.type == 'SEResNet'
+    with_se = cfg.model.backbone.type in SE_BACKBONES
+    # Plain baselines are MMDetection's configs and need no import.
+    assert ('custom_imports' in cfg) == (with_se or 'toy' in path.name)
+    if with_se:
+        assert cfg.custom_imports.imports == ['senet_mmdet']
+    else:
+        assert cfg.model.backbone.type == 'ResNet'
     init_default_scope('mmdet')
+    torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    assert isinstance(model.backbone, SEResNet)
+    assert type(model.backbone).__name__ == cfg.model.backbone.type
+    num_classes = 3 if 'toy' in path.name else 80
+    with_mask = cfg.model.type == 'MaskRCNN'
+    packed = demo_mm_inputs(
+        batch_size=2,
+        image_shapes=[(3, 128, 160)] * 2,
+        num_classes=num_classes,
+        with_mask=with_mask)
+
+    model.train()
+    losses = model(**model.data_preprocessor(packed, True), mode='loss')
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total)
+    assert ('loss_mask' in losses) == with_mask
+    model.eval()
+    with torch.no_grad():
+        results = model(
+            **model.data_preprocessor(packed, False), mode='predict')
+    assert len(results) == 2
+    for result in results:
+        assert result.pred_instances.bboxes.shape[1] == 4
+        assert ('masks' in result.pred_instances) == with_mask
+
+
+# (plain baseline, SE config): they differ in the backbone only.
+PAIRS = [(f'faster-rcnn_{depth}_{rest}', f'faster-rcnn_se-{depth}_{rest}')
+         for depth in ('r50', 'r101')
+         for rest in ('fpn_1x_coco', 'fpn_2x_coco')] + [
+             (f'faster-rcnn_{depth}-caffe_{rest}',
+              f'faster-rcnn_se-{depth}-caffe_{rest}')
+             for depth in ('r50', 'r101')
+             for rest in ('fpn_tpami-table7-2x_coco', )
+         ] + [(f'faster-rcnn_{depth}-caffe-c4_cvpr-basic_coco-2014',
+               f'faster-rcnn_se-{depth}-caffe-c4_cvpr-basic_coco-2014')
+              for depth in ('r50', 'r101')]
+BACKBONE_KEYS = {'type', 'se_ratio', 'init_cfg', 'init_cfg.type',
+                 'init_cfg.checkpoint'}
+
+
+@pytest.mark.parametrize('plain, se', PAIRS, ids=[se for _, se in PAIRS])
+def test_se_config_differs_from_its_baseline_in_the_backbone_only(plain, se):
+    folder = REPO / 'configs' / 'senet'
+    differences = config_diff(
+        Config.fromfile(folder / f'{plain}.py').to_dict(),
+        Config.fromfile(folder / f'{se}.py').to_dict())
+    keys = {key for key, _, _ in differences}
+    allowed = {'custom_imports.imports', 'custom_imports.allow_failed_imports'}
+    allowed |= {f'model.backbone.{key}' for key in BACKBONE_KEYS}
+    if 'c4' in se:
+        allowed |= {f'model.roi_head.shared_head.{key}'
+                    for key in BACKBONE_KEYS}
+    assert keys <= allowed
+    assert ('model.backbone.type', 'ResNet', 'SEResNet') in differences
+
+
+def test_protocol_configs_follow_the_paper():
+    folder = REPO / 'configs' / 'senet'
+    table7 = Config.fromfile(
+        folder / 'faster-rcnn_se-r50-caffe_fpn_tpami-table7-2x_coco.py')
+    assert table7.train_cfg.max_iters == 180_000
+    assert table7.param_scheduler[1].milestones == [120_000, 160_000]
+    assert table7.train_dataloader.batch_size * 8 == 16
+    assert table7.optim_wrapper.optimizer.lr == 0.02
+    assert table7.model.backbone.style == 'caffe'
+    assert table7.train_dataloader.dataset.ann_file.endswith('train2017.json')
+    assert table7.val_evaluator.ann_file.endswith('val2017.json')
+    resize = table7.train_dataloader.dataset.pipeline[2]
+    assert (resize.type, resize.scale, resize.keep_ratio) == ('Resize',
+                                                              (1333, 800),
+                                                              True)
+
+    c4 = Config.fromfile(
+        folder / 'faster-rcnn_se-r50-caffe-c4_cvpr-basic_coco-2014.py')
+    assert c4.model.backbone.num_stages == 3
+    assert c4.model.roi_head.shared_head.type == 'SEResLayer'
+    assert c4.train_cfg.max_iters == 320_000
+    assert c4.param_scheduler[0].milestones == [240_000]
+    assert c4.optim_wrapper.optimizer.lr == 0.001
+    assert c4.val_evaluator.ann_file.endswith('instances_val2014.json')
+    assert c4.train_dataloader.dataset.pipeline[2].scale == (1000, 600)
+
+
+def test_mask_rcnn_config_evaluates_bbox_and_segm():
+    cfg = Config.fromfile(REPO / 'configs' / 'senet' /
+                          'mask-rcnn_se-r50_fpn_1x_coco.py')
+    assert cfg.val_evaluator.metric == ['bbox', 'segm']
 
 
 def test_flagship_inherits_mmdet_faster_rcnn():

@@ -1,6 +1,7 @@
 """Show what differs between two configs once their bases are resolved.
 
-    python tools/analysis/diff_configs.py configs/senet/faster-rcnn_r50_fpn_1x_coco.py \
+    python tools/analysis/diff_configs.py \
+        configs/senet/faster-rcnn_r50_fpn_1x_coco.py \
         configs/senet/faster-rcnn_se-r50_fpn_1x_coco.py
 
 prints one line per differing key (dotted path), e.g.
@@ -9,31 +10,9 @@ are compared whole.
 """
 import argparse
 import sys
-from typing import Any, Dict, List, Tuple
 
 import senet_mmdet  # noqa: F401  (resolves senet_mmdet:: bases)
-from senet_mmdet.apis import load_config
-
-ABSENT = '<absent>'
-
-
-def flatten(value: Any, prefix: str = '') -> Dict[str, Any]:
-    """``{'a.b': leaf}`` for every non-dict leaf of nested dicts."""
-    if not isinstance(value, dict):
-        return {prefix: value}
-    leaves: Dict[str, Any] = {}
-    for key, inner in value.items():
-        leaves.update(flatten(inner, f'{prefix}.{key}' if prefix else key))
-    return leaves
-
-
-def config_diff(first: dict, second: dict) -> List[Tuple[str, Any, Any]]:
-    """``(key, first value, second value)`` for each key that differs,
-    sorted by key; a key missing on one side has the value ``ABSENT``."""
-    a, b = flatten(first), flatten(second)
-    return [(key, a.get(key, ABSENT), b.get(key, ABSENT))
-            for key in sorted(a.keys() | b.keys())
-            if a.get(key, ABSENT) != b.get(key, ABSENT)]
+from senet_mmdet.apis import config_diff, load_config
 
 
 def main() -> int:

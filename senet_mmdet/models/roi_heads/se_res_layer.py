@@ -83,3 +83,8 @@ class SEResLayer(ResLayerHead):
                 se_cfg=se_cfg,
                 se_position=se_position,
                 fuse_se=fuse_se))
+
+    def train(self, mode: bool = True) -> 'SEResLayer':
+        # MMDetection's head returns None, which breaks `head = head.eval()`.
+        super().train(mode)
+        return self

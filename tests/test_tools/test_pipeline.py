@@ -1,0 +1,211 @@
+"""End to end on the toy shapes: train, resume, distribute, evaluate.
+
+Every run is short (16 training images, a few iterations per epoch), so the
+detectors barely learn; the tests check that the pipeline carries the
+numbers through unchanged, not how good they are (``make demo`` does that).
+"""
+import json
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mmdet
+from senet_mmdet.datasets import ToyShapesSpec, make_toy_coco
+
+REPO = Path(__file__).parents[2]
+TOOLS = REPO / 'tools'
+TOY = REPO / 'configs' / 'toy'
+FASTER = TOY / 'faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py'
+MASK = TOY / 'mask-rcnn_se-r18_fpn-lean_8e_toy-shapes.py'
+SPEC = dict(num_train=16, num_val=8)
+TIMEOUT = 600
+
+
+def tiny_config(folder: Path, data_root: Path, base: Path = FASTER,
+                epochs: int = 1) -> Path:
+    """A config over ``base`` that trains ``epochs`` short epochs on a
+    small toy set in ``data_root`` and keeps every detection for testing,
+    so even a barely trained model has predictions to compare."""
+    loader = ('dict(batch_size=4, num_workers=0, persistent_workers=False, '
+              'dataset=dict(data_root=data_root, toy_spec=toy_spec))')
+    path = folder / f'tiny_{base.name}'
+    path.write_text(f"""_base_ = '{base}'
+data_root = '{data_root}/'
+toy_spec = {SPEC!r}
+train_dataloader = {loader}
+val_dataloader = {loader}
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
+default_hooks = dict(
+    logger=dict(interval=1), checkpoint=dict(interval=1, max_keep_ckpts=5))
+model = dict(test_cfg=dict(rcnn=dict(score_thr=0.0)))
+""")
+    return path
+
+
+def run(args, cwd, **kwargs):
+    result = subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
+        **kwargs)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
+        -3000:]
+    return result
+
+
+def python_tool(name, *args):
+    return [sys.executable, str(TOOLS / name), *map(str, args)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def metrics(work_dir: Path) -> dict:
+    return json.loads((work_dir / 'test_metrics.json').read_text())
+
+
+@pytest.fixture(scope='module')
+def toy_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('pipeline') / 'toy'
+    make_toy_coco(str(root), ToyShapesSpec(**SPEC))
+    return root
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, toy_root):
+    """One epoch of the toy Faster R-CNN, trained with tools/train.py."""
+    folder = tmp_path_factory.mktemp('trained')
+    config = tiny_config(folder, toy_root)
+    run(python_tool('train.py', config, '--work-dir', folder / 'work'),
+        folder)
+    return config, folder / 'work' / 'epoch_1.pth'
+
+
+def test_test_writes_coco_metrics_json(trained, tmp_path):
+    config, checkpoint = trained
+    run(python_tool('test.py', config, checkpoint, '--work-dir', tmp_path),
+        tmp_path)
+    record = metrics(tmp_path)
+    assert record['config'] == str(config)
+    assert record['checkpoint'] == str(checkpoint)
+    assert record['model'] == dict(
+        detector='FasterRCNN', backbone='SEResNet', depth=18, groups=None,
+        neck='FPN', shared_head=None)
+    assert {'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75'} <= set(
+        record['metrics'])
+    assert all(0 <= record['metrics'][key] <= 1
+               for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50'))
+
+
+def test_distributed_train_and_test_match_a_single_process(
+        trained, toy_root, tmp_path):
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()))
+    config = tiny_config(tmp_path, toy_root)
+    result = run([
+        'bash', str(TOOLS / 'dist_train.sh'), config, '2', '--work-dir',
+        tmp_path / 'train'
+    ], tmp_path, env=env)
+    log = result.stdout + result.stderr
+    assert 'Distributed training: True' in log
+    # 16 images, 4 per process and step: 2 processes take 2 steps an epoch.
+    assert 'Epoch(train) [1][2/2]' in log
+    checkpoint = tmp_path / 'train' / 'epoch_1.pth'
+    assert checkpoint.is_file()
+
+    env['PORT'] = str(free_port())
+    run([
+        'bash', str(TOOLS / 'dist_test.sh'), config, checkpoint, '2',
+        '--work-dir', tmp_path / 'dist', '--out', tmp_path / 'dist.pkl'
+    ], tmp_path, env=env)
+    run(python_tool('test.py', config, checkpoint, '--work-dir',
+                    tmp_path / 'single', '--out', tmp_path / 'single.pkl'),
+        tmp_path)
+
+    dist = metrics(tmp_path / 'dist')['metrics']
+    single = metrics(tmp_path / 'single')['metrics']
+    assert dist == single
+    # Metrics that agree by accident would not make the predictions agree:
+    # both runs saw every val image once, and detected the same boxes.
+    with open(tmp_path / 'dist.pkl', 'rb') as file:
+        dist_results = sorted(pickle.load(file), key=lambda r: r['img_id'])
+    with open(tmp_path / 'single.pkl', 'rb') as file:
+        single_results = sorted(pickle.load(file), key=lambda r: r['img_id'])
+    assert [r['img_id'] for r in dist_results] == list(range(1, 9))
+    assert [r['img_id'] for r in single_results] == list(range(1, 9))
+    boxes = 0
+    for a, b in zip(dist_results, single_results):
+        np.testing.assert_allclose(a['pred_instances']['bboxes'],
+                                   b['pred_instances']['bboxes'], atol=1e-4)
+        np.testing.assert_allclose(a['pred_instances']['scores'],
+                                   b['pred_instances']['scores'], atol=1e-5)
+        boxes += len(a['pred_instances']['bboxes'])
+    assert boxes > 0
+
+
+def test_resume_continues_a_killed_run(toy_root, tmp_path):
+    epochs = 4
+    config = tiny_config(tmp_path, toy_root, epochs=epochs)
+    work = tmp_path / 'work'
+    command = python_tool('train.py', config, '--work-dir', work)
+    first = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    # last_checkpoint is written once epoch_1.pth is complete.
+    deadline = time.monotonic() + TIMEOUT
+    while not (work / 'last_checkpoint').exists():
+        assert first.poll() is None, 'training ended before a checkpoint'
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    saved = sorted(p.name for p in work.glob('epoch_*.pth'))
+    assert f'epoch_{epochs}.pth' not in saved, 'the kill came too late'
+
+    result = run([*command, '--resume'], tmp_path)
+    log = result.stdout + result.stderr
+    resumed_epoch = int(log.split('resumed epoch: ')[1].split(',')[0])
+    assert 1 <= resumed_epoch < epochs
+    assert f'Epoch(train) [{resumed_epoch}]' not in log
+    assert f'Epoch(train) [{epochs}]' in log
+    assert (work / f'epoch_{epochs}.pth').is_file()
+
+
+def test_mmdet_stock_train_tool_needs_only_custom_imports(tmp_path):
+    """MMDetection's own tools/train.py, shipped inside the mmdet package,
+    trains the toy config: custom_imports registers everything, and the
+    toy set is written on first use by the dataset itself."""
+    stock = Path(mmdet.__file__).parent / '.mim' / 'tools' / 'train.py'
+    config = tiny_config(tmp_path, tmp_path / 'fresh_toy')
+    result = run([
+        sys.executable,
+        str(stock),
+        str(config), '--work-dir',
+        str(tmp_path / 'work')
+    ], tmp_path)
+    assert 'coco/bbox_mAP' in result.stdout + result.stderr
+    assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+    assert (tmp_path / 'fresh_toy' / 'annotations' /
+            'instances_val.json').is_file()
+
+
+def test_mask_rcnn_toy_reports_bbox_and_segm_ap(toy_root, tmp_path):
+    config = tiny_config(tmp_path, toy_root, base=MASK)
+    run(python_tool('train.py', config, '--work-dir', tmp_path), tmp_path)
+    run(python_tool('test.py', config, tmp_path / 'epoch_1.pth',
+                    '--work-dir', tmp_path), tmp_path)
+    record = metrics(tmp_path)
+    assert record['model']['detector'] == 'MaskRCNN'
+    for key in ('coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50'):
+        assert 0 <= record['metrics'][key] <= 1
