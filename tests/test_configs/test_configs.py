@@ -4,14 +4,15 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from mmengine.config import Config
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
-from senet_mmdet.models import SEResNet
 from senet_mmdet.apis import config_diff
+from senet_mmdet.models import SEResNet
 
 REPO = Path(__file__).parents[2]
 FLAGSHIP = REPO / 'configs' / 'faster_rcnn_se_r50.py'
@@ -30,7 +31,7 @@ def root_base(path: Path) -> str:
 
 
 def test_every_config_is_checked_here():
-    assert len(CONFIGS) == 27
+    assert len(CONFIGS) == 33
 
 
 @pytest.mark.parametrize(
@@ -254,3 +255,16 @@ def test_custom_imports_alone_lets_mmdet_runner_build_the_flagship(tmp_path):
                             text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == 'SEResNet'
+
+
+def test_metafile_lists_every_se_config():
+    metafile = yaml.safe_load(
+        (REPO / 'configs' / 'senet' / 'metafile.yml').read_text())
+    listed = {model['Config'] for model in metafile['Models']}
+    shipped = {
+        str(path.relative_to(REPO))
+        for path in (REPO / 'configs' / 'senet').glob('*_se*.py')
+    }
+    assert listed == shipped
+    for model in metafile['Models']:
+        assert model['Name'] == Path(model['Config']).stem

@@ -1,4 +1,4 @@
-"""tools/demo.py and tools/analysis/count_params.py (what `make demo` runs)."""
+"""tools/demo.py and tools/analysis/count_params.py."""
 import subprocess
 import sys
 from pathlib import Path

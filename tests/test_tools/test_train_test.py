@@ -37,8 +37,8 @@ def test_train_without_coco_says_where_and_how(tmp_path):
          str(tmp_path / 'work')], tmp_path)
     assert result.returncode == 1
     message = result.stderr
-    assert ('train_dataloader.dataset.ann_file: data/coco/annotations/'
-            'instances_train2017.json does not exist') in message
+    assert ('train_dataloader.dataset.data_root: data/coco/ does not '
+            'exist') in message
     assert 'https://cocodataset.org/#download' in message
     assert '--cfg-options train_dataloader.dataset.data_root=' in message
     assert 'Traceback' not in message
@@ -74,8 +74,8 @@ def test_test_without_checkpoint_or_data(tmp_path):
         [str(REPO / 'tools' / 'test.py'), FLAGSHIP,
          str(checkpoint)], tmp_path)
     assert result.returncode == 1
-    assert ('test_dataloader.dataset.ann_file: data/coco/annotations/'
-            'instances_val2017.json does not exist') in result.stderr
+    assert ('test_dataloader.dataset.data_root: data/coco/ does not '
+            'exist') in result.stderr
 
 
 def test_train_with_missing_config(tmp_path):

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from mmdet.models.layers import ResLayer
 from mmdet.registry import MODELS
+from senet_mmdet.checkpoints import load_pretrained
 from senet_mmdet.models.layers.se import (GATES, SQUEEZES, SqueezeExcitation,
                                           conv_output_mean,
                                           is_frozen_batchnorm,
@@ -25,6 +26,9 @@ from senet_mmdet.utils import check_choice, check_se_ratio
 # 22.78); 'identity' gates the identity branch in parallel (SE-Identity,
 # 22.20).
 SE_POSITIONS = ('standard', 'pre', 'post', 'identity')
+
+# The stem max-pool: padded (PyTorch ports) or Caffe's unpadded, ceil mode.
+STEM_POOLS = ('pytorch', 'caffe')
 
 # Positions inside a bottleneck at which mmdet's ResNet inserts plugins.
 PLUGIN_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
@@ -206,6 +210,12 @@ class SEResNet(ResNet):
             that never materialises the norm's output: same outputs and
             gradients, the plain ResNet's memory. False runs the
             straightforward formulation. Defaults to True.
+        stem_pool (str): The stem's 3x3 stride-2 max-pool: ``'pytorch'``
+            (padding 1, MMDetection's and torchvision's) or ``'caffe'`` (no
+            padding, rounding up: the official Caffe models and their ports,
+            such as Cadene's and timm's ``legacy_*``). Feature sizes are the
+            same for even inputs, but the pooled values differ at the border;
+            use the one the pretrained weights were trained with.
 
     Example:
         >>> import torch
@@ -233,6 +243,7 @@ class SEResNet(ResNet):
                  se_bias: bool = True,
                  se_position: str = 'standard',
                  fuse_se: bool = True,
+                 stem_pool: str = 'pytorch',
                  num_stages: int = 4,
                  dcn: Optional[dict] = None,
                  plugins: Optional[list] = None,
@@ -244,6 +255,7 @@ class SEResNet(ResNet):
         check_choice(owner, 'depth', depth, self.arch_settings)
         se_cfg = se_module_cfg(owner, se_ratio, se_squeeze, se_gate, se_bias,
                                se_position)
+        check_choice(owner, 'stem_pool', stem_pool, STEM_POOLS)
         if stage_with_se is None:
             stage_with_se = (True, ) * num_stages
         if not isinstance(stage_with_se, (tuple, list)) or not all(
@@ -281,6 +293,11 @@ class SEResNet(ResNet):
             pretrained=pretrained,
             init_cfg=init_cfg,
             **kwargs)
+        self.stem_pool = stem_pool
+        if stem_pool == 'caffe':
+            # Caffe's pooling rounds the output size up instead of padding.
+            self.maxpool = nn.MaxPool2d(
+                kernel_size=3, stride=2, padding=0, ceil_mode=True)
 
     @staticmethod
     def _check_block_extensions(owner: str, depth: int, block: type,
@@ -328,6 +345,18 @@ class SEResNet(ResNet):
                 f'in the {narrowest}-channel SE modules of stage {stage + 1} '
                 f'({narrowest} // {ratio} = 0); choose se_ratio from 1 to '
                 f'{narrowest}')
+
+    def init_weights(self) -> None:
+        # MMDetection's Pretrained init loads with strict=False and knows
+        # nothing of the ports' conventions; SE weights load exactly, after
+        # conversion if needed, or raise naming what to change.
+        init_cfg = self.init_cfg
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            load_pretrained(self, init_cfg['checkpoint'],
+                            init_cfg.get('prefix'))
+            self._is_init = True
+            return
+        super().init_weights()
 
     def train(self, mode: bool = True) -> 'SEResNet':
         # ResNet.train() returns None, which breaks `model = model.eval()`.

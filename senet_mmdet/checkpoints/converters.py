@@ -1,0 +1,279 @@
+"""Convert SE-ResNet / SE-ResNeXt / SENet-154 weights from every public port
+to the keys of this package's backbones (MMDetection's ResNet naming).
+
+The ports name the same tensors differently (SENET_FACTS.md, section 6):
+
+=============  ==========================  ===============================
+format         stem / SE keys              classifier (dropped)
+=============  ==========================  ===============================
+``timm``       ``conv1``, ``se.fc1``       ``fc``
+``legacy``     ``layer0.conv1``,           ``last_linear``
+               ``se_module.fc1``
+``mmpretrain`` ``backbone.conv1``,         ``head.fc``
+               ``se_layer.conv1.conv``
+``caffe``      ``conv1/7x7_s2``,           ``classifier``
+               ``conv2_1_1x1_down``
+=============  ==========================  ===============================
+
+``legacy`` covers the original PyTorch ports of the Caffe models (Cadene's
+``pretrainedmodels``) and timm's ``legacy_*`` models, which share their
+code. They also differ in conventions that no key reveals: where the
+stride sits, the stem's max-pool and the input normalisation. Each
+conversion returns those with the weights (:class:`Conventions`), and every
+source key is either converted or named as the classifier; anything else
+is an error listing the keys, never a silently ignored tensor.
+"""
+import re
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from torch import Tensor
+
+FORMATS = ('timm', 'legacy', 'mmpretrain', 'caffe')
+
+# Input normalisation on 0-255 pixels, as MMDetection's data preprocessor
+# takes it. The PyTorch ports were trained on RGB scaled to [0, 1] with the
+# ImageNet mean and std; the Caffe models on BGR minus 104/117/123.
+IMAGENET_RGB = dict(
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True)
+CAFFE_BGR = dict(mean=[104.0, 117.0, 123.0], std=[1.0, 1.0, 1.0],
+                 bgr_to_rgb=False)
+
+# Blocks per stage -> (depth, bottleneck).
+DEPTHS = {
+    ((2, 2, 2, 2), False): 18,
+    ((3, 4, 6, 3), False): 34,
+    ((3, 4, 6, 3), True): 50,
+    ((3, 4, 23, 3), True): 101,
+    ((3, 8, 36, 3), True): 152,
+}
+
+
+class ConversionError(ValueError):
+    """A checkpoint that cannot be converted exactly; says why."""
+
+
+@dataclass
+class Conventions:
+    """What a converted checkpoint needs from the model to compute what its
+    source computes: the backbone arguments and the data preprocessor's
+    normalisation. Stored in the converted checkpoint's ``meta``."""
+    source: str
+    backbone: Dict = field(default_factory=dict)
+    data_preprocessor: Dict = field(default_factory=dict)
+
+    def to_meta(self) -> dict:
+        return asdict(self)
+
+
+def detect_format(state_dict: Dict[str, Tensor]) -> str:
+    """The port a state dict comes from, from its key names."""
+    keys = list(state_dict)
+    if any(k.startswith('layer0.') or '.se_module.' in k for k in keys):
+        return 'legacy'
+    if any('.se_layer.conv1.conv.' in k for k in keys):
+        return 'mmpretrain'
+    if any('.se.fc1.' in k for k in keys):
+        return 'timm'
+    if any(re.match(r'conv\d+_\d+_1x1_down', k) for k in keys):
+        return 'caffe'
+    raise ConversionError(
+        'cannot tell which SE-ResNet port these weights come from (keys '
+        f'start {keys[:4]}); no SE keys such as "se.fc1", "se_module.fc1", '
+        '"se_layer.conv1.conv" or "conv2_1_1x1_down" were found. Name the '
+        f'format with --format, one of {FORMATS}')
+
+
+def _rename(state_dict: Dict[str, Tensor],
+            rules: List[Tuple[str, str]],
+            dropped: str) -> Tuple[Dict[str, Tensor], List[str]]:
+    """Apply the first matching ``(pattern, replacement)`` to each key.
+
+    Returns the renamed tensors and the keys no rule matched; keys matching
+    ``dropped`` (the classifier) are left out on purpose.
+    """
+    converted: Dict[str, Tensor] = OrderedDict()
+    unmatched = []
+    for key, value in state_dict.items():
+        if re.match(dropped, key):
+            continue
+        for pattern, replacement in rules:
+            if re.fullmatch(pattern, key):
+                converted[re.sub(pattern, replacement, key)] = value
+                break
+        else:
+            unmatched.append(key)
+    return converted, unmatched
+
+
+PARAM = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
+BLOCK = r'(layer[1-4]\.\d+)'
+BLOCK_PARTS = r'(conv[123]|bn[123]|downsample\.[01])'
+
+# Keys that are already ours, once the port's own names are mapped.
+OURS = [
+    (rf'(conv1|bn1)\.{PARAM}', r'\1.\2'),
+    (rf'(stem\.[013467])\.{PARAM}', r'\1.\2'),
+    (rf'{BLOCK}\.{BLOCK_PARTS}\.{PARAM}', r'\1.\2.\3'),
+    (rf'{BLOCK}\.se\.(fc[12])\.(weight|bias)', r'\1.se.\2.\3'),
+]
+
+RULES: Dict[str, List[Tuple[str, str]]] = {
+    'timm': OURS,
+    'legacy': [
+        (rf'{BLOCK}\.se_module\.(fc[12])\.(weight|bias)', r'\1.se.\2.\3'),
+        *OURS,
+    ],
+    'mmpretrain': [
+        (rf'backbone\.{BLOCK}\.se_layer\.conv1\.conv\.(weight|bias)',
+         r'\1.se.fc1.\2'),
+        (rf'backbone\.{BLOCK}\.se_layer\.conv2\.conv\.(weight|bias)',
+         r'\1.se.fc2.\2'),
+        *[(f'backbone\\.{p}', r) for p, r in OURS],
+    ],
+}
+CLASSIFIERS = {
+    'timm': r'fc\.',
+    'legacy': r'last_linear\.',
+    'mmpretrain': r'(head|data_preprocessor)\.',
+}
+
+
+def _legacy_stem(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """``layer0.*`` to our stem: one 7x7 conv (``conv1``, ``bn1``), or
+    SENet-154's three 3x3 convs (MMDetection's ``deep_stem``: ``stem.0``,
+    ``stem.1``, ``stem.3``, ...)."""
+    deep = 'layer0.conv2.weight' in state_dict
+    stem = {
+        'conv1': 'stem.0',
+        'bn1': 'stem.1',
+        'conv2': 'stem.3',
+        'bn2': 'stem.4',
+        'conv3': 'stem.6',
+        'bn3': 'stem.7'
+    } if deep else {
+        'conv1': 'conv1',
+        'bn1': 'bn1'
+    }
+    renamed: Dict[str, Tensor] = OrderedDict()
+    for key, value in state_dict.items():
+        match = re.fullmatch(r'layer0\.(conv[123]|bn[123])\.(.+)', key)
+        if match and match.group(1) in stem:
+            key = f'{stem[match.group(1)]}.{match.group(2)}'
+        renamed[key] = value
+    return renamed
+
+
+def _architecture(state_dict: Dict[str, Tensor]) -> Dict:
+    """Backbone arguments read off the converted tensors' shapes."""
+    blocks = tuple(
+        len({
+            k.split('.')[1]
+            for k in state_dict if k.startswith(f'layer{stage}.')
+        }) for stage in range(1, 5))
+    bottleneck = 'layer1.0.conv3.weight' in state_dict
+    deep_stem = 'stem.0.weight' in state_dict
+    if (blocks, bottleneck) not in DEPTHS:
+        raise ConversionError(
+            f'{blocks} blocks per stage of '
+            f'{"bottleneck" if bottleneck else "basic"} blocks match no '
+            'SE-ResNet depth '
+            f'{sorted(set(DEPTHS.values()))}')
+    depth = DEPTHS[(blocks, bottleneck)]
+    conv2 = state_dict['layer1.0.conv2.weight']
+    # A grouped 3x3 sees in_channels / groups inputs per filter; its input
+    # is the first 1x1's output (halved in SENet-154, so not conv2's width).
+    groups = state_dict['layer1.0.conv1.weight'].shape[0] // conv2.shape[1]
+    fc1 = state_dict['layer1.0.se.fc1.weight']
+    se_ratio = fc1.shape[1] // fc1.shape[0]
+    arch: Dict = dict(type='SEResNet', depth=depth, se_ratio=se_ratio)
+    if deep_stem:
+        if groups != 64 or depth != 152:
+            raise ConversionError(
+                'a three-conv stem is supported for SENet-154 only; these '
+                f'weights have depth {depth} and {groups} groups')
+        return dict(type='SENet154', se_ratio=se_ratio)
+    if groups > 1:
+        width = conv2.shape[0]
+        arch.update(type='SEResNeXt', groups=groups,
+                    base_width=width // groups)
+    return arch
+
+
+def _check_se_ratio(state_dict: Dict[str, Tensor], se_ratio: int) -> None:
+    """Every SE module must squeeze by the same ratio: the backbones take
+    one ``se_ratio``."""
+    for key, weight in state_dict.items():
+        if key.endswith('.se.fc1.weight'):
+            squeezed, channels = weight.shape[:2]
+            if channels // se_ratio != squeezed:
+                raise ConversionError(
+                    f'{key}: {channels} -> {squeezed} channels is not '
+                    f'se_ratio {se_ratio} as in the first block; weights with '
+                    'uneven SE widths are not supported')
+
+
+def _conventions(source: str, arch: Dict) -> Conventions:
+    """Stride placement, stem pooling and normalisation of each port."""
+    resnet = arch['type'] == 'SEResNet'
+    if source in ('timm', 'mmpretrain'):
+        # Both put the stride on the 3x3 and pad the stem pool.
+        style, stem_pool, norm = 'pytorch', 'pytorch', IMAGENET_RGB
+    elif source == 'legacy':
+        # Ported from Caffe: SE-ResNets stride the first 1x1, SE-ResNeXts
+        # and SENet-154 the grouped 3x3; the stem pool is Caffe's.
+        style = 'caffe' if resnet else 'pytorch'
+        stem_pool, norm = 'caffe', IMAGENET_RGB
+    else:
+        style = 'caffe' if resnet else 'pytorch'
+        stem_pool, norm = 'caffe', CAFFE_BGR
+    backbone = dict(arch, style=style, stem_pool=stem_pool)
+    return Conventions(source, backbone, dict(norm))
+
+
+def convert_state_dict(state_dict: Dict[str, Tensor],
+                       source: Optional[str] = None
+                       ) -> Tuple[Dict[str, Tensor], Conventions]:
+    """Convert a port's state dict to our backbone keys.
+
+    Args:
+        state_dict: The port's tensors (a ``caffe`` dict comes from
+            :func:`senet_mmdet.checkpoints.caffe.read_caffemodel`).
+        source: One of :data:`FORMATS`; detected from the keys if None.
+
+    Returns:
+        The converted tensors and the conventions they need.
+
+    Raises:
+        ConversionError: if a source key has no place in the backbone.
+    """
+    source = source or detect_format(state_dict)
+    if source not in FORMATS:
+        raise ConversionError(
+            f'unknown format {source!r}; choose one of {FORMATS}')
+    if source == 'caffe':
+        from .caffe import caffe_to_backbone
+        converted, unmatched = caffe_to_backbone(state_dict)
+    else:
+        if source == 'legacy':
+            state_dict = _legacy_stem(state_dict)
+        converted, unmatched = _rename(state_dict, RULES[source],
+                                       CLASSIFIERS[source])
+    if unmatched:
+        raise ConversionError(
+            f'{len(unmatched)} {source} key(s) have no place in an SE '
+            f'backbone: {unmatched[:10]}' +
+            (' ...' if len(unmatched) > 10 else '') +
+            '; are these SE-ResNet/SE-ResNeXt/SENet-154 weights?')
+    if 'layer1.0.se.fc1.weight' not in converted:
+        raise ConversionError(
+            f'these {source} weights have no SE module in the first block '
+            '(layer1.0); only SE-ResNet, SE-ResNeXt and SENet-154 weights '
+            'are supported')
+    arch = _architecture(converted)
+    _check_se_ratio(converted, arch['se_ratio'])
+    return converted, _conventions(source, arch)
+

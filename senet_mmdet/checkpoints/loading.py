@@ -1,0 +1,166 @@
+"""Load pretrained SE weights into a backbone: converted on the fly if they
+are a port's own file, checked against the backbone's conventions, and with
+every key accounted for.
+
+MMDetection's ``Pretrained`` initialisation loads with ``strict=False``: a
+renamed key (``se_module.fc1`` for ``se.fc1``) leaves that tensor random
+without a word, and a port trained with another stride placement or stem
+pooling loads "fine" and costs AP. Our backbones load their ``Pretrained``
+``init_cfg`` through :func:`load_pretrained` instead.
+"""
+import os.path as osp
+from typing import Dict, Optional, Tuple
+
+from mmengine.runner import CheckpointLoader
+from torch import Tensor, nn
+
+from .converters import Conventions, convert_state_dict
+
+# Backbone attributes that a checkpoint's conventions name, by argument.
+CHECKED_ARGUMENTS = ('depth', 'groups', 'base_width', 'style', 'stem_pool',
+                     'se_ratio')
+LISTED = 10
+
+
+class PretrainedMismatchError(ValueError):
+    """Pretrained weights that would not compute what their source does in
+    this backbone; the message names the argument or keys to fix."""
+
+
+def read_checkpoint(checkpoint: str) -> dict:
+    """A checkpoint file, ``.caffemodel`` or ``timm://`` name, as a dict."""
+    if checkpoint.endswith('.caffemodel'):
+        from .caffe import read_caffemodel
+        return read_caffemodel(checkpoint)
+    return CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+
+
+def load_converted(checkpoint: str,
+                   source: Optional[str] = None
+                   ) -> Tuple[Dict[str, Tensor], Conventions]:
+    """The backbone tensors and conventions of ``checkpoint``: a file
+    written by ``tools/model_converters/senet2mmdet.py`` (or a ``timm://``
+    name), or a port's own file, converted here from ``source`` (one of
+    :data:`FORMATS`; detected from the keys if None)."""
+    loaded = read_checkpoint(checkpoint)
+    meta = loaded.get('meta') if isinstance(loaded, dict) else None
+    if isinstance(meta, dict) and 'senet_mmdet' in meta:
+        return loaded['state_dict'], Conventions(**meta['senet_mmdet'])
+    state_dict = loaded.get('state_dict', loaded)
+    return convert_state_dict(state_dict, source)
+
+
+def backbone_arguments(backbone: nn.Module) -> Dict:
+    """The convention-bearing arguments a backbone was built with."""
+    arguments = dict(type=type(backbone).__name__)
+    for name in CHECKED_ARGUMENTS:
+        if name == 'se_ratio':
+            arguments[name] = backbone.se_cfg['ratio']
+        elif hasattr(backbone, name):
+            arguments[name] = getattr(backbone, name)
+    return arguments
+
+
+def check_conventions(backbone: nn.Module, conventions: Conventions,
+                      checkpoint: str) -> None:
+    """Raise :class:`PretrainedMismatchError` naming each backbone argument
+    that differs from what the weights were trained with."""
+    have = backbone_arguments(backbone)
+    need = conventions.backbone
+    wrong = {
+        name: value
+        for name, value in need.items()
+        if name in have and have[name] != value
+    }
+    if not wrong:
+        return
+    fixes = ', '.join(f'model.backbone.{name}={value!r}'
+                      for name, value in wrong.items())
+    current = ', '.join(f'{name}={have[name]!r}' for name in wrong)
+    norm = conventions.data_preprocessor
+    raise PretrainedMismatchError(
+        f'{checkpoint} holds {conventions.source} weights for {need}, but '
+        f'the backbone has {current}; set {fixes}' +
+        (f", and the data preprocessor's mean={norm['mean']}, "
+         f"std={norm['std']}, bgr_to_rgb={norm['bgr_to_rgb']}"
+         if norm else ''))
+
+
+def account_for_keys(backbone: nn.Module, state_dict: Dict[str, Tensor],
+                     checkpoint: str) -> None:
+    """Raise :class:`PretrainedMismatchError` listing the backbone tensors
+    the weights leave unfilled, the weights with no place in the backbone,
+    and shape mismatches. BatchNorm's ``num_batches_tracked`` counters are
+    not weights: older ports lack them, and the backbone keeps its own."""
+    expected = {
+        key: value.shape
+        for key, value in backbone.state_dict().items()
+        if not key.endswith('num_batches_tracked')
+    }
+    given = {
+        key: value.shape
+        for key, value in state_dict.items()
+        if not key.endswith('num_batches_tracked')
+    }
+    problems = []
+    missing = sorted(expected.keys() - given.keys())
+    unexpected = sorted(given.keys() - expected.keys())
+    shapes = [
+        f'{key} {tuple(given[key])} vs {tuple(expected[key])}'
+        for key in sorted(expected.keys() & given.keys())
+        if expected[key] != given[key]
+    ]
+    for what, keys in (('left unfilled', missing),
+                       ('with no place in the backbone', unexpected),
+                       ('of the wrong shape (checkpoint vs backbone)',
+                        shapes)):
+        if keys:
+            more = f' and {len(keys) - LISTED} more' if len(
+                keys) > LISTED else ''
+            problems.append(f'{len(keys)} key(s) {what}: '
+                            f'{keys[:LISTED]}{more}')
+    if problems:
+        raise PretrainedMismatchError(
+            f'{checkpoint} does not fit {type(backbone).__name__}: ' +
+            '; '.join(problems) + '. Check depth, groups, base_width and '
+            'stage_with_se against the weights, or convert them with '
+            'tools/model_converters/senet2mmdet.py')
+
+
+def load_pretrained(backbone: nn.Module,
+                    checkpoint: str,
+                    prefix: Optional[str] = None) -> Conventions:
+    """Fill ``backbone`` from ``checkpoint`` exactly, or raise.
+
+    Args:
+        backbone: An SE backbone of this package.
+        checkpoint: A converted file, a port's own file, a ``.caffemodel``,
+            or ``timm://<name>``.
+        prefix: Take only the keys under this prefix (e.g. ``'backbone.'``
+            of a detector checkpoint trained with this package); they are
+            used as they are, with no conventions to check.
+    """
+    if prefix:
+        loaded = CheckpointLoader.load_checkpoint(
+            checkpoint, map_location='cpu')
+        state_dict = loaded.get('state_dict', loaded)
+        state_dict = {
+            key[len(prefix):]: value
+            for key, value in state_dict.items() if key.startswith(prefix)
+        }
+        if not state_dict:
+            raise PretrainedMismatchError(
+                f'{checkpoint} has no key starting with {prefix!r}')
+        conventions = None
+    else:
+        if not checkpoint.startswith('timm://') and not osp.isfile(
+                checkpoint):
+            raise FileNotFoundError(
+                f'pretrained checkpoint {checkpoint} does not exist; convert '
+                'a port with tools/model_converters/senet2mmdet.py, or use '
+                "checkpoint='timm://seresnet50.a1_in1k' and the like")
+        state_dict, conventions = load_converted(checkpoint)
+        check_conventions(backbone, conventions, checkpoint)
+    account_for_keys(backbone, state_dict, checkpoint)
+    backbone.load_state_dict(state_dict, strict=False)
+    return conventions

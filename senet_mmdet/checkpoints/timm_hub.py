@@ -1,0 +1,60 @@
+"""``timm://<name>`` checkpoints: timm's own hub loading, converted on the
+fly, e.g. ``init_cfg=dict(type='Pretrained',
+checkpoint='timm://seresnet50.a1_in1k')``.
+
+timm downloads its newer weights through the Hugging Face hub into
+``$HF_HOME/hub`` (by default ``~/.cache/huggingface/hub``) and the
+``legacy_*`` ones from URLs into torch's hub folder
+(``~/.cache/torch/hub/checkpoints``); a file already there loads without a
+network (set ``HF_HUB_OFFLINE=1`` to skip the hub's connection attempt).
+"""
+import os
+
+import torch
+
+from mmengine.runner import CheckpointLoader
+
+from .converters import convert_state_dict
+
+PREFIX = 'timm://'
+
+
+def _cache_dirs() -> str:
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:
+        HF_HUB_CACHE = os.path.expanduser('~/.cache/huggingface/hub')
+    torch_hub = os.path.join(torch.hub.get_dir(), 'checkpoints')
+    return f'Hugging Face cache {HF_HUB_CACHE}, torch hub {torch_hub}'
+
+
+@CheckpointLoader.register_scheme(prefixes=PREFIX)
+def load_from_timm(filename: str, map_location=None) -> dict:
+    """Build timm's model ``name`` with its pretrained weights and return
+    them converted, with their conventions in ``meta``."""
+    name = filename[len(PREFIX):]
+    try:
+        import timm
+    except ImportError:
+        raise ImportError(f'{filename} needs timm: pip install timm') from None
+    architecture = name.split('.')[0]
+    if not timm.is_model(architecture):
+        se_models = timm.list_models('*se*res*') + timm.list_models('*senet*')
+        raise ValueError(
+            f'{filename}: timm has no model {architecture!r}; its SE models '
+            f'include {sorted(set(se_models))[:12]}')
+    try:
+        model = timm.create_model(name, pretrained=True)
+    except Exception as error:  # hub errors differ between versions
+        raise FileNotFoundError(
+            f"{filename}: timm could not load the weights ({error}). They "
+            f'are not in the local caches ({_cache_dirs()}) or could not '
+            'be downloaded. On a machine with internet run '
+            f"`python -c \"import timm; timm.create_model('{name}', "
+            "pretrained=True)\"`, then copy those cache folders here (or "
+            'point HF_HOME / TORCH_HOME at copies) and set '
+            'HF_HUB_OFFLINE=1.') from None
+    state_dict, conventions = convert_state_dict(model.state_dict())
+    return dict(
+        state_dict=state_dict,
+        meta=dict(senet_mmdet=conventions.to_meta(), timm_name=name))

@@ -1,0 +1,148 @@
+"""The per-family configs: each one's backbone arguments and data
+preprocessor are what its weights need, and ``timm://`` loads offline from
+a hub cache and says what to do when the weights are absent."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from mmengine.config import Config
+
+from mmdet.registry import MODELS
+from senet_mmdet.checkpoints import load_converted
+from .test_caffe import PROTOTXT, CaffeNet
+from .test_converters import cadene_senet, randomize
+
+REPO = Path(__file__).parents[2]
+SENET = REPO / 'configs' / 'senet'
+
+
+def legacy(name):
+    return lambda: randomize(timm.create_model(name)).state_dict()
+
+
+def cadene_file(factory):
+    return lambda: randomize(getattr(cadene_senet(), factory)(
+        pretrained=None)).state_dict()
+
+
+def mmpretrain_file():
+    from mmpretrain.models import SEResNet
+    backbone = SEResNet(depth=50)
+    return {f'backbone.{k}': v for k, v in randomize(
+        backbone).state_dict().items()}
+
+
+FAMILIES = [
+    ('faster-rcnn_se-r50-timm_fpn_1x_coco', legacy('seresnet50')),
+    ('faster-rcnn_se-r50-legacy_fpn_1x_coco', legacy('legacy_seresnet50')),
+    ('faster-rcnn_se-x50-32x4d-legacy_fpn_1x_coco',
+     cadene_file('se_resnext50_32x4d')),
+    ('faster-rcnn_senet154-legacy_fpn_1x_coco', cadene_file('senet154')),
+    ('faster-rcnn_se-r50-mmpretrain_fpn_1x_coco', mmpretrain_file),
+]
+
+
+@pytest.mark.parametrize('config, weights', FAMILIES,
+                         ids=[name for name, _ in FAMILIES])
+def test_family_config_matches_its_weights(config, weights, tmp_path):
+    cfg = Config.fromfile(SENET / f'{config}.py')
+    path = tmp_path / 'weights.pth'
+    torch.save(weights(), path)
+    _, conventions = load_converted(str(path))
+    preprocessor = cfg.model.data_preprocessor
+    assert dict(mean=preprocessor.mean, std=preprocessor.std,
+                bgr_to_rgb=preprocessor.bgr_to_rgb) == \
+        conventions.data_preprocessor
+    cfg.model.backbone.init_cfg.checkpoint = str(path)
+    backbone = MODELS.build(cfg.model.backbone)
+    backbone.init_weights()  # raises on any convention or key mismatch
+
+
+def test_caffe_family_config_matches_the_caffemodel(tmp_path):
+    cfg = Config.fromfile(SENET /
+                          'faster-rcnn_se-r50-caffe-official_fpn_1x_coco.py')
+    path = tmp_path / 'SE-ResNet-50.caffemodel'
+    CaffeNet(PROTOTXT / 'SE-ResNet-50.prototxt').write(path)
+    _, conventions = load_converted(str(path))
+    preprocessor = cfg.model.data_preprocessor
+    assert dict(mean=preprocessor.mean, std=preprocessor.std,
+                bgr_to_rgb=preprocessor.bgr_to_rgb) == \
+        conventions.data_preprocessor
+    cfg.model.backbone.init_cfg.checkpoint = str(path)
+    MODELS.build(cfg.model.backbone).init_weights()
+
+
+def hub_cache(root: Path, repo: str, weights: dict) -> None:
+    """Lay out ``weights`` as the Hugging Face hub cache holds a download
+    of ``repo`` (what ``timm.create_model(..., pretrained=True)`` leaves)."""
+    from safetensors.torch import save_file
+    revision = '0' * 40
+    folder = root / 'hub' / f'models--{repo.replace("/", "--")}'
+    (folder / 'refs').mkdir(parents=True)
+    (folder / 'refs' / 'main').write_text(revision)
+    snapshot = folder / 'snapshots' / revision
+    snapshot.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in weights.items()},
+              str(snapshot / 'model.safetensors'))
+
+
+TIMM_LOAD = """
+import torch, timm, senet_mmdet
+from mmdet.registry import MODELS
+backbone = MODELS.build(dict(type='SEResNet', depth=50, init_cfg=dict(
+    type='Pretrained', checkpoint='timm://{name}')))
+backbone.init_weights()
+source = timm.create_model('seresnet50')
+source.load_state_dict(torch.load('{weights}'))
+source.eval().double(); backbone.eval().double()
+x = torch.rand(1, 3, 64, 64, dtype=torch.float64)
+with torch.no_grad():
+    y = source.layer4(source.layer3(source.layer2(source.layer1(
+        source.maxpool(source.act1(source.bn1(source.conv1(x))))))))
+    print('max error', float((backbone(x)[-1] - y).abs().max()))
+"""
+
+
+def run_offline(tmp_path, code):
+    env = dict(os.environ, HF_HOME=str(tmp_path / 'hf'), HF_HUB_OFFLINE='1')
+    return subprocess.run([sys.executable, '-c', code], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_timm_scheme_loads_offline_from_the_hub_cache(tmp_path):
+    name = 'seresnet50.a1_in1k'
+    repo = timm.models.get_pretrained_cfg(name).hf_hub_id
+    weights = randomize(timm.create_model('seresnet50')).state_dict()
+    hub_cache(tmp_path / 'hf', repo, weights)
+    torch.save(weights, tmp_path / 'weights.pth')
+    result = run_offline(tmp_path, TIMM_LOAD.format(
+        name=name, weights=tmp_path / 'weights.pth'))
+    assert result.returncode == 0, result.stderr[-3000:]
+    error = float(result.stdout.split('max error')[1])
+    assert error < 1e-5
+
+
+def test_timm_scheme_without_the_weights_says_what_to_do(tmp_path):
+    result = run_offline(
+        tmp_path, TIMM_LOAD.format(name='seresnet50.a1_in1k',
+                                   weights='unused'))
+    assert result.returncode != 0
+    message = result.stderr
+    assert 'timm://seresnet50.a1_in1k: timm could not load the weights' \
+        in message
+    assert f'not in the local caches (Hugging Face cache {tmp_path}/hf/hub' \
+        in message
+    assert "timm.create_model('seresnet50.a1_in1k', pretrained=True)" in (
+        message)
+
+
+def test_timm_scheme_names_unknown_models(tmp_path):
+    result = run_offline(
+        tmp_path, TIMM_LOAD.format(name='seresnet_typo.in1k',
+                                   weights='unused'))
+    assert result.returncode != 0
+    assert "timm has no model 'seresnet_typo'" in result.stderr

@@ -1,0 +1,59 @@
+"""Convert pretrained SE-ResNet / SE-ResNeXt / SENet-154 weights from a
+public port to this package's backbones.
+
+    python tools/model_converters/senet2mmdet.py SRC DST [--format FORMAT]
+
+SRC is a port's checkpoint (timm, timm ``legacy_*`` / Cadene
+``pretrainedmodels``, mmpretrain), an official ``.caffemodel``, or
+``timm://<name>``. The format is detected from the keys unless given. DST
+holds the backbone's tensors and, in ``meta['senet_mmdet']``, the backbone
+arguments and input normalisation they need; the printed config snippet
+sets both. Use DST as ``init_cfg=dict(type='Pretrained', checkpoint=DST)``.
+"""
+import argparse
+import json
+import sys
+
+import torch
+
+import senet_mmdet  # noqa: F401  (registers the timm:// scheme)
+from senet_mmdet.checkpoints import FORMATS, ConversionError, load_converted
+from senet_mmdet.engine import trust_checkpoints
+
+
+def config_snippet(conventions, path: str) -> str:
+    """The model part of a config that uses the converted weights."""
+    backbone = dict(conventions.backbone,
+                    init_cfg=dict(type='Pretrained', checkpoint=path))
+    norm = dict(type='DetDataPreprocessor', **conventions.data_preprocessor)
+    return (f'model = dict(\n    data_preprocessor={norm!r},\n'
+            f'    backbone={backbone!r})')
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='source checkpoint or timm://<name>')
+    parser.add_argument('dst', help='converted checkpoint to write')
+    parser.add_argument(
+        '--format', choices=FORMATS, help='source format (default: detect)')
+    args = parser.parse_args()
+    # The user names the file to convert: load it in full (ports pickle
+    # more than tensors), as one's own checkpoint.
+    trust_checkpoints([args.src])
+    try:
+        state_dict, conventions = load_converted(args.src, args.format)
+    except (ConversionError, FileNotFoundError, ValueError) as error:
+        print(f'error: {args.src}: {error}', file=sys.stderr)
+        return 1
+    meta = conventions.to_meta()
+    torch.save(dict(state_dict=state_dict, meta=dict(senet_mmdet=meta)),
+               args.dst)
+    print(f'{args.src} ({meta["source"]}) -> {args.dst}: '
+          f'{len(state_dict)} tensors')
+    print('conventions: ' + json.dumps(meta))
+    print(config_snippet(conventions, args.dst))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
