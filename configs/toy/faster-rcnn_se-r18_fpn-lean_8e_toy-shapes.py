@@ -2,7 +2,9 @@
 # trained from scratch on the generated toy shapes (senet_mmdet/datasets/
 # toy.py), small enough to learn on a 2-core CPU in minutes. Everything not
 # set here is MMDetection's Faster R-CNN R-50 FPN 1x config.
-#   python tools/train.py configs/toy/faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py
+#   make demo, or
+#   python tools/train.py \
+#       configs/toy/faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['senet_mmdet'], allow_failed_imports=False)

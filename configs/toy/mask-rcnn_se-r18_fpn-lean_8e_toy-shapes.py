@@ -1,7 +1,9 @@
 # Mask R-CNN on the toy shapes: the Faster R-CNN toy config plus
 # MMDetection's mask branch (narrowed like the rest), trained on the
 # polygon masks; evaluation reports bbox and segm AP.
-#   python tools/train.py configs/toy/mask-rcnn_se-r18_fpn-lean_8e_toy-shapes.py
+#   make demo-mask, or
+#   python tools/train.py \
+#       configs/toy/mask-rcnn_se-r18_fpn-lean_8e_toy-shapes.py
 _base_ = './faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py'
 
 model = dict(

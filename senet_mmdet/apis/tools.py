@@ -99,4 +99,10 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     args.cfg_options = options
     # main() parses sys.argv again; hand it the arguments completed here.
     tool.parse_args = lambda: args
-    tool.main()
+    try:
+        tool.main()
+    finally:
+        # Left to interpreter shutdown, gloo's threads can abort the process
+        # ("terminate called without an active exception") after success.
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

@@ -91,8 +91,12 @@ class CaffeNet:
                     np.array([factor])
                 ]
             elif kind == 'Scale':
+                # Residual branches scaled down, as in a trained network, so
+                # that deep random stacks do not amplify rounding.
+                low, high = (0.0, 0.2) if '1x1_increase' in name else (0.5,
+                                                                       1.5)
                 self.blobs[name] = [
-                    rng.uniform(0.5, 1.5, c_in),
+                    rng.uniform(low, high, c_in),
                     rng.normal(0, 0.1, c_in)
                 ]
             elif kind == 'InnerProduct':

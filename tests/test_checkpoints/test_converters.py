@@ -1,6 +1,7 @@
 """Each port's own implementation, given random weights, against our
 backbone loaded with the converted weights: every stage output to 1e-5."""
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,12 @@ def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             if name.endswith('running_var'):
                 tensor.copy_(torch.rand(tensor.shape, generator=generator) +
                              0.5)
+            elif re.search(r'layer\d\.\d+\.bn3\.weight$', name):
+                # Residual branches scaled down, as in a trained network:
+                # otherwise 36 random blocks amplify rounding chaotically
+                # and the comparison measures that, not the conversion.
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) *
+                             0.2)
             elif name.endswith(('bn1.weight', 'bn2.weight', 'bn3.weight')):
                 tensor.copy_(torch.rand(tensor.shape, generator=generator) +
                              0.5)
@@ -175,7 +182,8 @@ def test_wrong_conventions_are_an_error_naming_the_argument(tmp_path):
     fixed.eval()
     x = torch.rand(1, 3, 65, 65, dtype=torch.float64)
     with torch.no_grad():
-        assert_stages_match(senet_stages(source.double(), x), fixed.double()(x))
+        assert_stages_match(
+            senet_stages(source.double(), x), fixed.double()(x))
 
 
 def test_every_key_is_accounted_for(tmp_path):
