@@ -1,0 +1,64 @@
+"""tools/model_converters/senet2mmdet.py."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmdet.registry import MODELS
+from senet_mmdet.checkpoints import PretrainedMismatchError, load_pretrained
+from ..test_checkpoints.test_converters import cadene_senet, randomize
+
+CONVERTER = Path(__file__).parents[2] / 'tools' / 'model_converters' / (
+    'senet2mmdet.py')
+
+
+def convert(*args):
+    return subprocess.run([sys.executable, str(CONVERTER), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_converts_a_cadene_file_and_prints_its_config(tmp_path):
+    source = randomize(cadene_senet().se_resnet50(pretrained=None))
+    torch.save(source.state_dict(), tmp_path / 'se_resnet50-ce0d4300.pth')
+    result = convert(tmp_path / 'se_resnet50-ce0d4300.pth',
+                     tmp_path / 'converted.pth')
+    assert result.returncode == 0, result.stderr
+    assert '(legacy)' in result.stdout
+    assert "'style': 'caffe', 'stem_pool': 'caffe'" in result.stdout
+    assert "'bgr_to_rgb': True" in result.stdout
+
+    converted = torch.load(tmp_path / 'converted.pth')
+    meta = converted['meta']['senet_mmdet']
+    assert meta['source'] == 'legacy'
+    assert meta['backbone'] == dict(type='SEResNet', depth=50, se_ratio=16,
+                                    style='caffe', stem_pool='caffe')
+    assert not any(k.startswith(('layer0', 'last_linear'))
+                   for k in converted['state_dict'])
+    backbone = MODELS.build(
+        dict(type='SEResNet', depth=50, style='caffe', stem_pool='caffe'))
+    load_pretrained(backbone, str(tmp_path / 'converted.pth'))
+    torch.testing.assert_close(backbone.layer2[0].se.fc1.weight,
+                               source.layer2[0].se_module.fc1.weight)
+
+    plain = MODELS.build(dict(type='SEResNet', depth=50))
+    with pytest.raises(PretrainedMismatchError,
+                       match="set model.backbone.style='caffe'"):
+        load_pretrained(plain, str(tmp_path / 'converted.pth'))
+
+
+def test_format_can_be_forced_and_errors_name_the_file(tmp_path):
+    torch.save({'fc.weight': torch.zeros(2, 2)}, tmp_path / 'plain.pth')
+    result = convert(tmp_path / 'plain.pth', tmp_path / 'out.pth')
+    assert result.returncode == 1
+    assert result.stderr.startswith(f'error: {tmp_path}/plain.pth: cannot '
+                                    'tell which SE-ResNet port')
+    result = convert(tmp_path / 'plain.pth', tmp_path / 'out.pth',
+                     '--format', 'timm')
+    assert result.returncode == 1
+    assert 'no SE module in the first block' in result.stderr
+    assert not (tmp_path / 'out.pth').exists()
+    result = convert(tmp_path / 'missing.pth', tmp_path / 'out.pth')
+    assert result.returncode == 1
+    assert 'missing.pth' in result.stderr
