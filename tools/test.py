@@ -1,6 +1,7 @@
 """Test a detector: MMDetection's tools/test.py with the same flags, run
 after ``import senet_mmdet`` and after checking that the checkpoint and the
-test data exist.
+test data exist; the COCO metrics go to ``WORK_DIR/test_metrics.json``
+(``tools/analysis/paper_table.py`` collects them).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
         [--show] [--show-dir DIR] [--tta] [--cfg-options K=V ...]

@@ -1,6 +1,7 @@
 """Train a detector: MMDetection's tools/train.py with the same flags, run
 after ``import senet_mmdet`` (so configs may inherit ``senet_mmdet::`` bases)
-and after checking that the config's data exists.
+and after checking the config's data. ``--resume`` works on torch >= 2.6,
+and ``--launcher pytorch`` (tools/dist_train.sh) also on CPU-only machines.
 
     python tools/train.py configs/faster_rcnn_se_r50.py [--work-dir DIR]
         [--amp] [--auto-scale-lr] [--resume [CKPT]] [--cfg-options K=V ...]

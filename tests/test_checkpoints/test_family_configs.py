@@ -10,6 +10,7 @@ import pytest
 import timm
 import torch
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import load_converted
@@ -146,3 +147,18 @@ def test_timm_scheme_names_unknown_models(tmp_path):
                                    weights='unused'))
     assert result.returncode != 0
     assert "timm has no model 'seresnet_typo'" in result.stderr
+
+
+def test_detector_init_loads_the_backbone_weights(tmp_path):
+    """Through the whole detector's init_weights, as a Runner calls it."""
+    source = randomize(timm.create_model('legacy_seresnet50'))
+    torch.save(source.state_dict(), tmp_path / 'legacy.pth')
+    cfg = Config.fromfile(SENET / 'faster-rcnn_se-r50-legacy_fpn_1x_coco.py')
+    cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / 'legacy.pth')
+    init_default_scope('mmdet')
+    detector = MODELS.build(cfg.model)
+    detector.init_weights()
+    torch.testing.assert_close(detector.backbone.conv1.weight,
+                               source.layer0.conv1.weight)
+    torch.testing.assert_close(detector.backbone.layer4[2].se.fc2.bias,
+                               source.layer4[2].se_module.fc2.bias)

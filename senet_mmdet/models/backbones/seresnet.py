@@ -7,6 +7,7 @@ subclass MMDetection's ``BasicBlock`` and ``Bottleneck`` and the backbone its
 from typing import Optional, Sequence
 
 import torch.utils.checkpoint as cp
+from mmengine.model.weight_init import update_init_info
 from torch import Tensor, nn
 
 from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
@@ -352,8 +353,12 @@ class SEResNet(ResNet):
         # conversion if needed, or raise naming what to change.
         init_cfg = self.init_cfg
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            load_pretrained(self, init_cfg['checkpoint'],
-                            init_cfg.get('prefix'))
+            checkpoint = init_cfg['checkpoint']
+            load_pretrained(self, checkpoint, init_cfg.get('prefix'))
+            if hasattr(self, '_params_init_info'):
+                # The detector's init log lists where each weight came from.
+                update_init_info(
+                    self, init_info=f'loaded from {checkpoint} by senet_mmdet')
             self._is_init = True
             return
         super().init_weights()
