@@ -1,4 +1,5 @@
 """Helpers behind tools/: MMDetection's own tools, reused, not copied."""
+import gc
 import importlib.util
 import os.path as osp
 import sys
@@ -99,10 +100,21 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     args.cfg_options = options
     # main() parses sys.argv again; hand it the arguments completed here.
     tool.parse_args = lambda: args
-    try:
-        tool.main()
-    finally:
-        # Left to interpreter shutdown, gloo's threads can abort the process
-        # ("terminate called without an active exception") after success.
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+    tool.main()
+    _end_process_group()
+
+
+def _end_process_group() -> None:
+    """Tear the process group down while the interpreter is whole.
+
+    Left to interpreter shutdown, gloo's threads sometimes abort a rank
+    that has finished its work ("terminate called without an active
+    exception"). The barrier keeps one rank from closing its connections
+    while another still uses them; collecting afterwards runs the group's
+    destructor now, not during shutdown.
+    """
+    if not torch.distributed.is_initialized():
+        return
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+    gc.collect()
