@@ -237,3 +237,30 @@ def test_not_a_caffemodel_is_refused(tmp_path):
                                  [np.zeros((2, 2))])])
     with pytest.raises(ConversionError, match=r"\['fc_extra'\]"):
         load_converted(str(odd))
+
+
+def test_reader_takes_old_v1_layers_and_4d_blob_dims(tmp_path):
+    """Caffe files from before 2015 store ``layers`` (V1LayerParameter:
+    name field 4, blobs field 6) and blob sizes as num/channels/height/
+    width (fields 1-4) instead of a shape."""
+
+    def varint(value):
+        out = bytearray()
+        while True:
+            out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+            value >>= 7
+            if not value:
+                return bytes(out)
+
+    def length_field(number, payload):
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    weights = np.arange(6, dtype=np.float32)
+    dims = b''.join(varint(n << 3) + varint(v)
+                    for n, v in ((1, 2), (2, 3), (3, 1), (4, 1)))
+    blob = dims + length_field(5, weights.tobytes())
+    layer = length_field(4, b'conv2_1_1x1_up') + length_field(6, blob)
+    (tmp_path / 'v1.caffemodel').write_bytes(length_field(2, layer))
+    layers = read_caffemodel(str(tmp_path / 'v1.caffemodel'))
+    np.testing.assert_array_equal(layers['conv2_1_1x1_up'][0].numpy(),
+                                  weights.reshape(2, 3, 1, 1))
