@@ -141,8 +141,7 @@ def load_pretrained(backbone: nn.Module,
             used as they are, with no conventions to check.
     """
     if prefix:
-        loaded = CheckpointLoader.load_checkpoint(
-            checkpoint, map_location='cpu')
+        loaded = read_checkpoint(checkpoint)
         state_dict = loaded.get('state_dict', loaded)
         state_dict = {
             key[len(prefix):]: value

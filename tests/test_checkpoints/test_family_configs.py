@@ -50,30 +50,29 @@ FAMILIES = [
 @pytest.mark.parametrize('config, weights', FAMILIES,
                          ids=[name for name, _ in FAMILIES])
 def test_family_config_matches_its_weights(config, weights, tmp_path):
-    cfg = Config.fromfile(SENET / f'{config}.py')
     path = tmp_path / 'weights.pth'
     torch.save(weights(), path)
-    _, conventions = load_converted(str(path))
-    preprocessor = cfg.model.data_preprocessor
-    assert dict(mean=preprocessor.mean, std=preprocessor.std,
-                bgr_to_rgb=preprocessor.bgr_to_rgb) == \
-        conventions.data_preprocessor
-    cfg.model.backbone.init_cfg.checkpoint = str(path)
-    backbone = MODELS.build(cfg.model.backbone)
-    backbone.init_weights()  # raises on any convention or key mismatch
+    assert_config_takes(SENET / f'{config}.py', path)
 
 
 def test_caffe_family_config_matches_the_caffemodel(tmp_path):
-    cfg = Config.fromfile(SENET /
-                          'faster-rcnn_se-r50-caffe-official_fpn_1x_coco.py')
     path = tmp_path / 'SE-ResNet-50.caffemodel'
     CaffeNet(PROTOTXT / 'SE-ResNet-50.prototxt').write(path)
-    _, conventions = load_converted(str(path))
+    assert_config_takes(
+        SENET / 'faster-rcnn_se-r50-caffe-official_fpn_1x_coco.py', path)
+
+
+def assert_config_takes(config: Path, weights: Path) -> None:
+    """The config's data preprocessor normalises as the weights need, and
+    its backbone, pointed at them, initialises (which raises on any
+    convention or key mismatch)."""
+    cfg = Config.fromfile(config)
+    _, conventions = load_converted(str(weights))
     preprocessor = cfg.model.data_preprocessor
     assert dict(mean=preprocessor.mean, std=preprocessor.std,
                 bgr_to_rgb=preprocessor.bgr_to_rgb) == \
         conventions.data_preprocessor
-    cfg.model.backbone.init_cfg.checkpoint = str(path)
+    cfg.model.backbone.init_cfg.checkpoint = str(weights)
     MODELS.build(cfg.model.backbone).init_weights()
 
 
