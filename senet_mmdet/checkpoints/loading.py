@@ -152,8 +152,9 @@ def load_pretrained(backbone: nn.Module,
                 f'{checkpoint} has no key starting with {prefix!r}')
         conventions = None
     else:
-        if not checkpoint.startswith('timm://') and not osp.isfile(
-                checkpoint):
+        # Only a local path can be checked here; URLs and timm:// names are
+        # mmengine's scheme loaders' to fetch (and to report).
+        if '://' not in checkpoint and not osp.isfile(checkpoint):
             raise FileNotFoundError(
                 f'pretrained checkpoint {checkpoint} does not exist; convert '
                 'a port with tools/model_converters/senet2mmdet.py, or use '

@@ -1,4 +1,5 @@
 import pytest
+import timm
 import torch
 
 from mmdet.registry import MODELS
@@ -46,3 +47,22 @@ def test_missing_local_checkpoint_says_how_to_get_one(tmp_path):
             MODELS.build(dict(type='SEResNet', depth=18)),
             str(tmp_path / 'absent.pth'))
 
+
+def test_url_checkpoints_go_to_mmengine_loaders(monkeypatch):
+    """A URL (the mmpretrain family config's) is read through mmengine's
+    scheme loaders, converted, and checked, like a local file."""
+    weights = randomize(timm.create_model('seresnet50')).state_dict()
+    read = []
+
+    def fake_read(checkpoint):
+        read.append(checkpoint)
+        return weights
+
+    monkeypatch.setattr('senet_mmdet.checkpoints.loading.read_checkpoint',
+                        fake_read)
+    url = 'https://download.example.org/seresnet50.pth'
+    backbone = MODELS.build(dict(type='SEResNet', depth=50))
+    load_pretrained(backbone, url)
+    assert read == [url]
+    torch.testing.assert_close(backbone.layer1[0].se.fc1.weight,
+                               weights['layer1.0.se.fc1.weight'])
