@@ -264,3 +264,10 @@ def test_reader_takes_old_v1_layers_and_4d_blob_dims(tmp_path):
     layers = read_caffemodel(str(tmp_path / 'v1.caffemodel'))
     np.testing.assert_array_equal(layers['conv2_1_1x1_up'][0].numpy(),
                                   weights.reshape(2, 3, 1, 1))
+
+
+def test_corrupt_caffemodel_is_refused(tmp_path):
+    path = tmp_path / 'corrupt.caffemodel'
+    path.write_bytes(b'\x0b\x00\x00')  # field 1 with wire type 3
+    with pytest.raises(ValueError, match='unsupported protobuf wire type 3'):
+        read_caffemodel(str(path))

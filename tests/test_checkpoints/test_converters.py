@@ -209,6 +209,21 @@ def test_every_key_is_accounted_for(tmp_path):
         load_pretrained(no_se_in_stage4, str(path))
 
 
+def test_wrong_shapes_are_listed(tmp_path):
+    converted, conventions = convert_state_dict(
+        randomize(timm.create_model('seresnet50')).state_dict())
+    converted['layer1.0.se.fc1.weight'] = torch.zeros(8, 256, 1, 1)
+    path = tmp_path / 'converted.pth'
+    torch.save(dict(state_dict=converted,
+                    meta=dict(senet_mmdet=conventions.to_meta())), path)
+    with pytest.raises(PretrainedMismatchError) as info:
+        load_pretrained(MODELS.build(dict(type='SEResNet', depth=50)),
+                        str(path))
+    assert ("1 key(s) of the wrong shape (checkpoint vs backbone): "
+            "['layer1.0.se.fc1.weight (8, 256, 1, 1) vs (16, 256, 1, 1)']"
+            ) in str(info.value)
+
+
 def test_unknown_source_keys_are_listed():
     state_dict = timm.create_model('seresnet18').state_dict()
     state_dict['layer1.0.attn.weight'] = torch.zeros(1)

@@ -347,6 +347,8 @@ def test_se_plugin_on_mmdet_resnet_is_the_standard_block():
     (dict(depth=50, se_position='after_conv2'),
      "SEResNet: se_position='after_conv2' is not supported; choose one of "
      "('standard', 'pre', 'post', 'identity')"),
+    (dict(depth=50, stem_pool='tf'), "SEResNet: stem_pool='tf' is not "
+     "supported; choose one of ('pytorch', 'caffe')"),
     (dict(depth=50, stage_with_se=(True, True, True)),
      'SEResNet: stage_with_se=(True, True, True) has 3 entries but '
      'num_stages=4; give one bool per stage'),
@@ -373,6 +375,17 @@ def test_se_plugin_on_mmdet_resnet_is_the_standard_block():
 def test_seresnet_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         SEResNet(**kwargs)
+
+
+def test_caffe_stem_pool_rounds_up_without_padding():
+    caffe = SEResNet(depth=18, stem_pool='caffe').eval()
+    assert (caffe.maxpool.padding, caffe.maxpool.ceil_mode) == (0, True)
+    pytorch = SEResNet(depth=18).eval()
+    pytorch.load_state_dict(caffe.state_dict())
+    # 97 -> 49 after the stem conv; Caffe pools that to 24, padding to 25.
+    x = torch.rand(1, 3, 97, 97)
+    assert caffe(x)[0].shape[-1] == 24
+    assert pytorch(x)[0].shape[-1] == 25
 
 
 def randomize_norms(model: nn.Module) -> None:
