@@ -2,7 +2,14 @@
 # make test:    run the test suite (what .ci/run runs).
 # make demo:    train Faster R-CNN SE-ResNet-18 FPN on the generated toy
 #               shapes on CPU, then print its COCO AP (work_dirs/demo/).
+#               It ends by drawing 4 val images, ground truth beside the
+#               prediction, into work_dirs/demo/predictions/.
 # make demo-mask: the same with Mask R-CNN (bbox and segm AP).
+# make excitation: the paper's excitation analysis (Fig. 6/7, class
+#               specificity per SE block) of the make-demo checkpoint.
+# make compare: ResNet-18 vs SE-ResNet-18 on the toy protocol, SEEDS seeds
+#               each (default 3): one table and one curve figure
+#               (work_dirs/compare/); a second run resumes.
 # make bench:   SE-ResNet-50 vs ResNet-50 (and mmpretrain's SEResNet-50):
 #               CPU time and memory ratios, FLOPs; JSON in work_dirs/.
 SHELL := /bin/bash
@@ -19,7 +26,12 @@ TOY := configs/toy
 DEMO_CONFIG := $(TOY)/faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py
 DEMO_MASK_CONFIG := $(TOY)/mask-rcnn_se-r18_fpn-lean_8e_toy-shapes.py
 
-.PHONY: install test demo demo-mask bench clean
+DEMO_CHECKPOINT := work_dirs/demo/epoch_8.pth
+TOY_VAL := data/toy_shapes/val
+TOY_VAL_ANN := data/toy_shapes/annotations/instances_val.json
+SEEDS ?= 3
+
+.PHONY: install test demo demo-mask excitation compare bench clean
 
 install: $(INSTALLED)
 
@@ -47,8 +59,19 @@ test: install
 # evaluates the final checkpoint again and writes test_metrics.json.
 demo: install
 	$(VENV_PYTHON) tools/train.py $(DEMO_CONFIG) --work-dir work_dirs/demo
-	$(VENV_PYTHON) tools/test.py $(DEMO_CONFIG) work_dirs/demo/epoch_8.pth \
+	$(VENV_PYTHON) tools/test.py $(DEMO_CONFIG) $(DEMO_CHECKPOINT) \
 		--work-dir work_dirs/demo
+	$(VENV_PYTHON) tools/demo.py $(TOY_VAL) $(DEMO_CONFIG) $(DEMO_CHECKPOINT) \
+		--num 4 --gt $(TOY_VAL_ANN) --out work_dirs/demo/predictions
+
+excitation: install
+	test -f $(DEMO_CHECKPOINT) || $(MAKE) demo
+	$(VENV_PYTHON) tools/analysis/excitation.py $(DEMO_CONFIG) \
+		$(DEMO_CHECKPOINT) --out work_dirs/demo/excitation
+
+compare: install
+	$(VENV_PYTHON) tools/analysis/compare.py --seeds $(SEEDS) \
+		--work-dir work_dirs/compare
 
 demo-mask: install
 	$(VENV_PYTHON) tools/train.py $(DEMO_MASK_CONFIG) \

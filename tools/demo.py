@@ -1,71 +1,166 @@
-"""Inference example: the flagship Faster R-CNN SE-ResNet-50 FPN on CPU.
+"""Detect objects in images and draw them: MMDetection's ``DetInferencer``
+and its visualizer, with boxes, class names and scores on the image, and
+optionally the ground truth beside the prediction.
 
-Builds the detector from configs/faster_rcnn_se_r50.py and runs
-MMDetection's ``inference_detector`` on a generated image.
+    python tools/demo.py IMAGE CONFIG [CHECKPOINT] [--out PATH]
+        [--score-thr 0.3] [--gt ANN_FILE] [--num N]
 
-No pretrained weights exist offline, so the detector's weights are random:
-the run shows the pipeline working end to end, not accuracy.
+IMAGE is one image file (``--out`` is then the PNG to write, default
+``outputs/<image name>``) or a folder of images (``--out`` is a folder,
+default ``outputs/``; ``--num N`` takes the first N in name order). With
+``--gt`` (a COCO annotation file listing the images), each picture shows
+the ground truth on the left and the prediction on the right. Without a
+CHECKPOINT the detector keeps its random initial weights, which shows the
+pipeline working, not accuracy.
 
-    python tools/demo.py [--config CONFIG] [--size H W]
+    python tools/demo.py data/toy_shapes/val work_dirs/demo/epoch_8.pth ...
 """
 import argparse
+import json
+import os
 import os.path as osp
+import sys
 import time
+from typing import Dict, List, Optional
 
+import cv2
+import mmcv
 import numpy as np
 import torch
+from mmengine.structures import InstanceData
 
 import senet_mmdet  # noqa: F401  (registers the SE modules)
-from mmdet.apis import inference_detector, init_detector
+from mmdet.apis import DetInferencer
+from mmdet.structures import DetDataSample
+from senet_mmdet.engine import trust_checkpoints
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+CAPTION_HEIGHT = 22
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('image', help='an image file or a folder of images')
+    parser.add_argument('config', help='the detector config')
     parser.add_argument(
-        '--config',
-        default=osp.join(REPO, 'configs', 'faster_rcnn_se_r50.py'))
+        'checkpoint', nargs='?',
+        help='trained weights (.pth); without them the weights are random')
     parser.add_argument(
-        '--size', type=int, nargs=2, default=(480, 640), metavar=('H', 'W'))
-    return parser.parse_args()
+        '--out', help='PNG to write for one image, folder for a folder '
+        '(default outputs/)')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='draw predictions above this score')
+    parser.add_argument(
+        '--gt', metavar='ANN_FILE',
+        help='COCO annotation file: draw the ground truth beside')
+    parser.add_argument('--num', type=int,
+                        help='only the first N images of a folder')
+    parser.add_argument('--device', default='cpu')
+    args = parser.parse_args()
+    for name in ('image', 'config', 'checkpoint', 'gt'):
+        path = getattr(args, name)
+        if path is not None and not osp.exists(path):
+            parser.error(f'{name} {path} does not exist')
+    return args
 
 
-def generated_image(height: int, width: int) -> np.ndarray:
-    """A BGR image with a few filled shapes on a noisy background."""
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 60, (height, width, 3), dtype=np.uint8)
-    for _ in range(5):
-        y, x = rng.integers(0, height - 80), rng.integers(0, width - 80)
-        h, w = rng.integers(30, 80, size=2)
-        image[y:y + h, x:x + w] = rng.integers(80, 255, size=3)
-    return image
+def list_images(image: str, num: Optional[int]) -> List[str]:
+    if osp.isfile(image):
+        return [image]
+    images = sorted(
+        osp.join(image, name) for name in os.listdir(image)
+        if name.lower().endswith(IMAGE_SUFFIXES))
+    if not images:
+        sys.exit(f'error: {image} holds no image ({", ".join(IMAGE_SUFFIXES)})')
+    return images[:num] if num else images
+
+
+def ground_truth(ann_file: str,
+                 classes: List[str]) -> Dict[str, InstanceData]:
+    """The boxes of each image of a COCO file, by file name, with labels in
+    the order of the detector's classes (categories it lacks are left
+    out)."""
+    with open(ann_file) as handle:
+        coco = json.load(handle)
+    label_of = {
+        category['id']: classes.index(category['name'])
+        for category in coco['categories'] if category['name'] in classes
+    }
+    boxes: Dict[int, list] = {image['id']: [] for image in coco['images']}
+    for ann in coco['annotations']:
+        if ann['category_id'] in label_of and not ann.get('iscrowd', 0):
+            x, y, w, h = ann['bbox']
+            boxes[ann['image_id']].append(
+                (x, y, x + w, y + h, label_of[ann['category_id']]))
+    instances = {}
+    for image in coco['images']:
+        rows = torch.tensor(boxes[image['id']],
+                            dtype=torch.float32).reshape(-1, 5)
+        instances[osp.basename(image['file_name'])] = InstanceData(
+            bboxes=rows[:, :4], labels=rows[:, 4].long())
+    return instances
+
+
+def caption(drawn: np.ndarray, titles: List[str]) -> np.ndarray:
+    """A strip above the drawing naming its panels (left to right)."""
+    strip = np.full((CAPTION_HEIGHT, drawn.shape[1], 3), 255, np.uint8)
+    width = drawn.shape[1] // len(titles)
+    for index, title in enumerate(titles):
+        cv2.putText(strip, title, (index * width + 4, CAPTION_HEIGHT - 7),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return np.concatenate((strip, drawn), axis=0)
+
+
+def output_path(args: argparse.Namespace, image: str, single: bool) -> str:
+    if single and args.out and not osp.isdir(args.out):
+        return args.out
+    folder = args.out or 'outputs'
+    return osp.join(folder, osp.splitext(osp.basename(image))[0] + '.png')
 
 
 def main() -> None:
     args = parse_args()
-    torch.manual_seed(0)
-
-    print(f'Faster R-CNN from {osp.relpath(args.config)} (random weights)')
-    model = init_detector(args.config, checkpoint=None, device='cpu')
-    image = generated_image(*args.size)
-    inference_detector(model, image)  # warm-up
-    start = time.perf_counter()
-    result = inference_detector(model, image)
-    seconds = time.perf_counter() - start
-    instances = result.pred_instances
-    height, width = result.img_shape
-    print(f'  backbone {type(model.backbone).__name__}-'
-          f'{model.backbone.depth}, input {args.size[0]}x{args.size[1]} '
-          f'resized to {height}x{width}: {seconds:.2f} s on '
-          f'{torch.get_num_threads()} CPU threads')
-    with torch.no_grad():
-        levels = model.extract_feat(torch.rand(1, 3, height, width))
-    print('  FPN levels: ' + ', '.join(
-        f'{tuple(level.shape[1:])}' for level in levels))
-    print(f'  {len(instances)} boxes above score '
-          f'{model.test_cfg.rcnn.score_thr} (random weights score every '
-          'class near 1/81, so none is expected)')
+    if args.checkpoint:
+        # A checkpoint the user names is loaded in full (mmengine's
+        # training checkpoints hold more than tensors).
+        trust_checkpoints([args.checkpoint])
+    inferencer = DetInferencer(
+        model=args.config, weights=args.checkpoint, device=args.device,
+        show_progress=False)
+    classes = list(inferencer.model.dataset_meta['classes'])
+    truth = ground_truth(args.gt, classes) if args.gt else {}
+    images = list_images(args.image, args.num)
+    single = osp.isfile(args.image)
+    for image in images:
+        start = time.perf_counter()
+        sample: DetDataSample = inferencer(
+            image, return_datasamples=True,
+            no_save_vis=True)['predictions'][0]
+        seconds = time.perf_counter() - start
+        name = osp.basename(image)
+        titles = []
+        if name in truth:
+            sample.gt_instances = truth[name]
+            titles.append(f'ground truth ({len(truth[name])})')
+        elif args.gt:
+            print(f'warning: {name} is not in {args.gt}; drawing the '
+                  'prediction only')
+        shown = sample.pred_instances[
+            sample.pred_instances.scores > args.score_thr]
+        titles.append(f'prediction, score > {args.score_thr} ({len(shown)})')
+        inferencer.visualizer.add_datasample(
+            name, mmcv.imread(image, channel_order='rgb'), sample,
+            draw_gt=name in truth, pred_score_thr=args.score_thr)
+        drawn = caption(inferencer.visualizer.get_image(), titles)
+        out = output_path(args, image, single)
+        mmcv.imwrite(drawn[..., ::-1], out)
+        found = ', '.join(
+            f'{classes[label]} {score:.2f}'
+            for label, score in zip(shown.labels.tolist(),
+                                    shown.scores.tolist()))
+        print(f'{image}: {len(shown)} detections above {args.score_thr} '
+              f'({found or "none"}) in {seconds:.2f} s -> {out}')
 
 
 if __name__ == '__main__':

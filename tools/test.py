@@ -5,7 +5,7 @@ test data exist; the COCO metrics go to ``WORK_DIR/test_metrics.json``
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
         [--show] [--show-dir DIR] [--tta] [--cfg-options K=V ...]
-        [--launcher {none,pytorch,slurm,mpi}]
+        [--launcher {none,pytorch,slurm,mpi}] [--tensorboard]
 """
 import senet_mmdet  # noqa: F401  (registers modules and the config scope)
 from senet_mmdet.apis import run_mmdet_tool

@@ -62,6 +62,24 @@ def _cpu_distributed(args) -> dict:
     return {'model_wrapper_cfg.device_ids': None}
 
 
+def _pop_flag(flag: str) -> bool:
+    """Remove ``flag`` from ``sys.argv`` (MMDetection's parser does not know
+    it) and say whether it was there."""
+    given = flag in sys.argv[1:]
+    sys.argv[1:] = [arg for arg in sys.argv[1:] if arg != flag]
+    return given
+
+
+def _tensorboard(cfg: Config) -> dict:
+    """The config option that adds TensorBoard to the run's visualizer
+    backends: mmengine's ``TensorboardVisBackend`` writes event files next
+    to the JSON scalars, ``{work_dir}/{timestamp}/vis_data/``."""
+    backends = list(cfg.get('visualizer', {}).get('vis_backends', []))
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+    return {'visualizer.vis_backends': backends}
+
+
 def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     """Run MMDetection's ``tools/<name>.py`` on ``sys.argv`` once the files it
     reads exist; a missing one ends the process with a message that names it
@@ -71,9 +89,11 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     ``{work_dir}/test_metrics.json`` (:class:`DumpMetricsHook`), the
     checkpoints given to ``--resume`` or to test, and those in the work dir,
     load on torch >= 2.6 (:func:`trust_checkpoints`), and ``--launcher
-    pytorch`` also runs on CPU-only machines (gloo).
+    pytorch`` also runs on CPU-only machines (gloo), and ``--tensorboard``
+    logs to TensorBoard as well.
     """
     tool = mmdet_tool(name)
+    tensorboard = _pop_flag('--tensorboard')
     args = tool.parse_args()
     try:
         checkpoint = getattr(args, 'checkpoint', None)
@@ -92,6 +112,8 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     ])
     options = dict(args.cfg_options or {})
     options.update(_cpu_distributed(args))
+    if tensorboard:
+        options.update(_tensorboard(cfg))
     if name == 'test':
         options['custom_hooks'] = [
             *cfg.get('custom_hooks', []),

@@ -9,11 +9,12 @@ pooling loads "fine" and costs AP. Our backbones load their ``Pretrained``
 ``init_cfg`` through :func:`load_pretrained` instead.
 """
 import os.path as osp
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
 
+from senet_mmdet.models.layers.se import SqueezeExcitation
 from .converters import Conventions, convert_state_dict
 
 # Backbone attributes that a checkpoint's conventions name, by argument.
@@ -42,7 +43,13 @@ def load_converted(checkpoint: str,
     written by ``tools/model_converters/senet2mmdet.py`` (or a ``timm://``
     name), or a port's own file, converted here from ``source`` (one of
     :data:`FORMATS`; detected from the keys if None)."""
-    loaded = read_checkpoint(checkpoint)
+    return converted(read_checkpoint(checkpoint), source)
+
+
+def converted(loaded: dict,
+              source: Optional[str] = None
+              ) -> Tuple[Dict[str, Tensor], Conventions]:
+    """:func:`load_converted` for a checkpoint already read."""
     meta = loaded.get('meta') if isinstance(loaded, dict) else None
     if isinstance(meta, dict) and 'senet_mmdet' in meta:
         return loaded['state_dict'], Conventions(**meta['senet_mmdet'])
@@ -86,12 +93,15 @@ def check_conventions(backbone: nn.Module, conventions: Conventions,
          if norm else ''))
 
 
-def account_for_keys(backbone: nn.Module, state_dict: Dict[str, Tensor],
-                     checkpoint: str) -> None:
+def account_for_keys(backbone: nn.Module,
+                     state_dict: Dict[str, Tensor],
+                     checkpoint: str,
+                     unfilled_ok: Iterable[str] = ()) -> None:
     """Raise :class:`PretrainedMismatchError` listing the backbone tensors
-    the weights leave unfilled, the weights with no place in the backbone,
-    and shape mismatches. BatchNorm's ``num_batches_tracked`` counters are
-    not weights: older ports lack them, and the backbone keeps its own."""
+    the weights leave unfilled (but those in ``unfilled_ok``), the weights
+    with no place in the backbone, and shape mismatches. BatchNorm's
+    ``num_batches_tracked`` counters are not weights: older ports lack
+    them, and the backbone keeps its own."""
     expected = {
         key: value.shape
         for key, value in backbone.state_dict().items()
@@ -103,7 +113,7 @@ def account_for_keys(backbone: nn.Module, state_dict: Dict[str, Tensor],
         if not key.endswith('num_batches_tracked')
     }
     problems = []
-    missing = sorted(expected.keys() - given.keys())
+    missing = sorted(expected.keys() - given.keys() - set(unfilled_ok))
     unexpected = sorted(given.keys() - expected.keys())
     shapes = [
         f'{key} {tuple(given[key])} vs {tuple(expected[key])}'
@@ -127,9 +137,61 @@ def account_for_keys(backbone: nn.Module, state_dict: Dict[str, Tensor],
             'tools/model_converters/senet2mmdet.py')
 
 
+# Configs that load ImageNet weights with SE modules (the README's "model
+# zoo"), named by the error that refuses plain ResNet weights.
+SE_WEIGHT_CONFIGS = ('configs/senet/faster-rcnn_se-r50-timm_fpn_1x_coco.py',
+                     'configs/senet/faster-rcnn_se-r50-legacy_fpn_1x_coco.py')
+# The classifier of torchvision's (and mmpretrain-free) plain ResNets.
+PLAIN_CLASSIFIER = ('fc.weight', 'fc.bias')
+
+
+def is_plain_resnet(state_dict: Dict[str, Tensor]) -> bool:
+    """Whether ``state_dict`` is a ResNet without SE modules in
+    torchvision's / MMDetection's naming (``conv1``, ``layer1.0.conv1``),
+    as ``torchvision://resnet50`` and MMDetection's R-50 configs load."""
+    keys = set(state_dict)
+    return 'layer1.0.conv1.weight' in keys and not any(
+        '.se.' in key or 'se_module' in key or 'se_layer' in key
+        for key in keys)
+
+
+def load_plain(backbone: nn.Module, state_dict: Dict[str, Tensor],
+               checkpoint: str, allow_plain: bool) -> None:
+    """Put plain ResNet weights into an SE backbone, only on request.
+
+    With ``allow_plain`` every plain tensor is loaded exactly (only the SE
+    modules may be left unfilled, and nothing may be left over) and each SE
+    module starts near identity, so that the network computes what the
+    plain ResNet computes until training changes the gates.
+    """
+    if not allow_plain:
+        raise PretrainedMismatchError(
+            f'{checkpoint} holds plain ResNet weights (no SE tensors): in '
+            f'{type(backbone).__name__} its SE modules would stay untrained '
+            "random layers, and the paper's detection gains come from SE "
+            'weights pretrained on ImageNet. Load SE weights instead, as '
+            f'{" and ".join(SE_WEIGHT_CONFIGS)} do (README, "Model zoo"); '
+            'or, to start SE from plain weights on purpose, set '
+            "init_cfg=dict(type='Pretrained', checkpoint=..., "
+            'allow_plain=True): the plain tensors load exactly and every '
+            'SE gate starts near 1, so training begins from the plain '
+            "ResNet's outputs")
+    state_dict = {
+        key: value
+        for key, value in state_dict.items() if key not in PLAIN_CLASSIFIER
+    }
+    se_keys = {key for key in backbone.state_dict() if '.se.' in key}
+    account_for_keys(backbone, state_dict, checkpoint, unfilled_ok=se_keys)
+    backbone.load_state_dict(state_dict, strict=False)
+    for module in backbone.modules():
+        if isinstance(module, SqueezeExcitation):
+            module.start_near_identity()
+
+
 def load_pretrained(backbone: nn.Module,
                     checkpoint: str,
-                    prefix: Optional[str] = None) -> Conventions:
+                    prefix: Optional[str] = None,
+                    allow_plain: bool = False) -> Optional[Conventions]:
     """Fill ``backbone`` from ``checkpoint`` exactly, or raise.
 
     Args:
@@ -139,6 +201,10 @@ def load_pretrained(backbone: nn.Module,
         prefix: Take only the keys under this prefix (e.g. ``'backbone.'``
             of a detector checkpoint trained with this package); they are
             used as they are, with no conventions to check.
+        allow_plain: Accept plain ResNet weights (``torchvision://resnet50``
+            and the like): load them exactly and start every SE gate near
+            1 (:func:`load_plain`). Without it they are refused with an
+            error that explains why.
     """
     if prefix:
         loaded = read_checkpoint(checkpoint)
@@ -159,7 +225,12 @@ def load_pretrained(backbone: nn.Module,
                 f'pretrained checkpoint {checkpoint} does not exist; convert '
                 'a port with tools/model_converters/senet2mmdet.py, or use '
                 "checkpoint='timm://seresnet50.a1_in1k' and the like")
-        state_dict, conventions = load_converted(checkpoint)
+        loaded = read_checkpoint(checkpoint)
+        state_dict = loaded.get('state_dict', loaded)
+        if is_plain_resnet(state_dict):
+            load_plain(backbone, state_dict, checkpoint, allow_plain)
+            return None
+        state_dict, conventions = converted(loaded)
         check_conventions(backbone, conventions, checkpoint)
     account_for_keys(backbone, state_dict, checkpoint)
     backbone.load_state_dict(state_dict, strict=False)

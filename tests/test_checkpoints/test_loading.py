@@ -66,3 +66,77 @@ def test_url_checkpoints_go_to_mmengine_loaders(monkeypatch):
     assert read == [url]
     torch.testing.assert_close(backbone.layer1[0].se.fc1.weight,
                                weights['layer1.0.se.fc1.weight'])
+
+
+def plain_resnet50_weights(path):
+    """ImageNet-style plain ResNet-50 weights as torchvision names them
+    (what ``torchvision://resnet50`` loads), classifier included."""
+    import torchvision
+    plain = randomize(torchvision.models.resnet50())
+    torch.save(plain.state_dict(), path)
+    return plain.state_dict()
+
+
+def test_plain_resnet_weights_are_refused_with_the_reason(tmp_path):
+    plain_resnet50_weights(tmp_path / 'resnet50.pth')
+    backbone = MODELS.build(dict(type='SEResNet', depth=50))
+    with pytest.raises(PretrainedMismatchError) as error:
+        load_pretrained(backbone, str(tmp_path / 'resnet50.pth'))
+    message = str(error.value)
+    assert 'holds plain ResNet weights (no SE tensors)' in message
+    assert 'SE modules would stay untrained' in message
+    assert 'faster-rcnn_se-r50-timm_fpn_1x_coco.py' in message
+    assert 'allow_plain=True' in message
+
+
+def test_allow_plain_loads_every_plain_tensor_and_starts_as_resnet(tmp_path):
+    """SE-ResNet-50 on ResNet-50's weights computes ResNet-50's stage
+    outputs within 1 % at step 0 (MMDetection's ResNet as reference)."""
+    source = plain_resnet50_weights(tmp_path / 'resnet50.pth')
+    checkpoint = str(tmp_path / 'resnet50.pth')
+    se = MODELS.build(
+        dict(type='SEResNet', depth=50, out_indices=(0, 1, 2, 3),
+             init_cfg=dict(type='Pretrained', checkpoint=checkpoint,
+                           allow_plain=True)))
+    se.init_weights()
+    plain = MODELS.build(dict(type='ResNet', depth=50))
+    plain.load_state_dict(
+        {k: v for k, v in source.items() if not k.startswith('fc.')})
+    for key, value in plain.state_dict().items():
+        assert torch.equal(se.state_dict()[key], value), key
+    for block in (se.layer1[0], se.layer4[2]):
+        assert torch.all(block.se.fc2.weight == 0)
+        assert torch.sigmoid(block.se.fc2.bias).allclose(
+            torch.tensor(0.99))
+    se.eval()
+    plain.eval()
+    images = torch.rand(2, 3, 96, 128)
+    with torch.no_grad():
+        for ours, reference in zip(se(images), plain(images)):
+            relative = (ours - reference).norm() / reference.norm()
+            assert relative < 0.01
+            # ... and not by accident: the gates do scale the branches.
+            assert relative > 0
+
+
+def test_allow_plain_still_accounts_for_every_plain_key(tmp_path):
+    source = plain_resnet50_weights(tmp_path / 'resnet50.pth')
+    del source['layer2.1.conv2.weight']
+    source['layer9.weight'] = torch.zeros(1)
+    torch.save(source, tmp_path / 'broken.pth')
+    backbone = MODELS.build(dict(type='SEResNet', depth=50))
+    with pytest.raises(PretrainedMismatchError) as error:
+        load_pretrained(backbone, str(tmp_path / 'broken.pth'),
+                        allow_plain=True)
+    message = str(error.value)
+    assert "1 key(s) left unfilled: ['layer2.1.conv2.weight']" in message
+    assert "1 key(s) with no place in the backbone: ['layer9.weight']" in (
+        message)
+
+
+def test_allow_plain_needs_the_se_bias(tmp_path):
+    plain_resnet50_weights(tmp_path / 'resnet50.pth')
+    backbone = MODELS.build(dict(type='SEResNet', depth=50, se_bias=False))
+    with pytest.raises(ValueError, match='se_bias=True'):
+        load_pretrained(backbone, str(tmp_path / 'resnet50.pth'),
+                        allow_plain=True)

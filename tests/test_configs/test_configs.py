@@ -31,7 +31,7 @@ def root_base(path: Path) -> str:
 
 
 def test_every_config_is_checked_here():
-    assert len(CONFIGS) == 33
+    assert len(CONFIGS) == 34
 
 
 @pytest.mark.parametrize(
@@ -107,6 +107,60 @@ def test_se_config_differs_from_its_baseline_in_the_backbone_only(plain, se):
                     for key in BACKBONE_KEYS}
     assert keys <= allowed
     assert ('model.backbone.type', 'ResNet', 'SEResNet') in differences
+
+
+TOY = REPO / 'configs' / 'toy'
+TOY_PLAIN = TOY / 'faster-rcnn_r18_fpn-lean_8e_toy-shapes.py'
+TOY_SE = TOY / 'faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py'
+
+
+def test_toy_plain_twin_differs_in_the_backbone_type_only():
+    differences = config_diff(
+        Config.fromfile(TOY_PLAIN).to_dict(),
+        Config.fromfile(TOY_SE).to_dict())
+    assert differences == [('model.backbone.type', 'ResNet', 'SEResNet')]
+
+
+def init_kind(name: str, value: torch.Tensor) -> tuple:
+    """How a freshly initialised tensor was drawn: its value if constant,
+    else ('random', std) for a random draw."""
+    if torch.all(value == value.flatten()[0]):
+        return ('constant', float(value.flatten()[0]))
+    return ('random', float(value.std()))
+
+
+def test_toy_plain_twin_is_initialised_like_the_se_detector():
+    """The comparison must measure SE, not initialisation: every tensor the
+    two detectors share starts the same way (constants equal, including
+    the zero-initialised last norm of each block; random draws from the
+    same distribution), and only the SE modules are extra."""
+    init_default_scope('mmdet')
+    detectors = {}
+    for path in (TOY_PLAIN, TOY_SE):
+        torch.manual_seed(0)
+        model = MODELS.build(Config.fromfile(path).model)
+        model.init_weights()
+        detectors[path] = dict(model.state_dict())
+    plain, se = detectors[TOY_PLAIN], detectors[TOY_SE]
+    assert {key for key in se.keys() - plain.keys()
+            if '.se.' not in key} == set()
+    assert plain.keys() <= se.keys()
+    zero_init = 0
+    for key, value in plain.items():
+        if value.dtype != torch.float32:
+            continue
+        kind, level = init_kind(key, value)
+        se_kind, se_level = init_kind(key, se[key])
+        assert kind == se_kind, key
+        if kind == 'constant':
+            assert level == se_level, key
+            zero_init += key.endswith('norm2.weight') and level == 0.0
+        else:
+            # Same distribution: the standard deviations of two draws of
+            # at least 576 values agree within 15 %.
+            assert se_level == pytest.approx(level, rel=0.15), key
+    # Every basic block of ResNet-18 starts as identity in both.
+    assert zero_init == 8
 
 
 def test_protocol_configs_follow_the_paper():

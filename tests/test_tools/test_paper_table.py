@@ -8,8 +8,12 @@ REPO = Path(__file__).parents[2]
 TABLE = REPO / 'tools' / 'analysis' / 'paper_table.py'
 
 
-def write_run(folder, config, backbone, depth, ap, ap50):
+def write_run(folder, config, backbone, depth, ap, ap50, ap75=None,
+              parameters=None):
     folder.mkdir()
+    metrics = {'coco/bbox_mAP': ap, 'coco/bbox_mAP_50': ap50}
+    if ap75 is not None:
+        metrics['coco/bbox_mAP_75'] = ap75
     (folder / 'test_metrics.json').write_text(
         json.dumps(
             dict(
@@ -17,8 +21,8 @@ def write_run(folder, config, backbone, depth, ap, ap50):
                 checkpoint='epoch_24.pth',
                 model=dict(detector='FasterRCNN', backbone=backbone,
                            depth=depth, groups=None, neck='FPN',
-                           shared_head=None),
-                metrics={'coco/bbox_mAP': ap, 'coco/bbox_mAP_50': ap50})))
+                           shared_head=None, parameters=parameters),
+                metrics=metrics)))
     return folder
 
 
@@ -76,6 +80,50 @@ def test_runs_outside_the_paper_get_their_own_table(tmp_path):
     empty = run_table()
     assert empty.returncode == 0
     assert '| ResNet-50 | AP | not measured | not measured |' in empty.stdout
+
+
+def write_speed(folder, seconds):
+    """A training log with a first (start-up) entry and two more."""
+    log = folder / '20260101_000000' / 'vis_data' / 'scalars.json'
+    log.parent.mkdir(parents=True)
+    log.write_text(''.join(
+        json.dumps(dict(loss=1.0, time=t, step=i)) + '\n'
+        for i, t in enumerate([9.0, *seconds])))
+
+
+def test_seeds_give_mean_std_and_the_difference_with_its_error(tmp_path):
+    name = 'faster-rcnn_{}_fpn-lean_8e_toy-shapes'
+    runs = []
+    for seed, (plain_ap, se_ap) in enumerate([(0.60, 0.64), (0.62, 0.65),
+                                              (0.64, 0.69)]):
+        runs.append(write_run(tmp_path / f'plain{seed}', name.format('r18'),
+                              'ResNet', 18, plain_ap, 0.9, 0.7, 12_000_000))
+        runs.append(write_run(tmp_path / f'se{seed}', name.format('se-r18'),
+                              'SEResNet', 18, se_ap, 0.9, 0.75, 12_120_000))
+        write_speed(runs[-2], [0.5, 0.7])
+        write_speed(runs[-1], [0.55, 0.77])
+    result = run_table('--measured-only', *runs)
+    assert result.returncode == 0, result.stderr
+    # Only the measured protocol, not the paper's empty ones.
+    assert result.stdout.count('### ') == 1
+    measured = rows(result.stdout)
+    # plain 62.0 ± 2.0, SE 66.0 ± 2.6458; error sqrt((4 + 7) / 3) = 1.915
+    assert measured[('ResNet-18', 'AP')] == [
+        '62.0 ± 2.0', '66.0 ± 2.6', '+4.0 ± 1.9', 'not in the paper',
+        'not in the paper', 'not in the paper'
+    ]
+    assert measured[('ResNet-18', 'AP75')][:3] == [
+        '70.0 ± 0.0', '75.0 ± 0.0', '+5.0 ± 0.0'
+    ]
+    assert measured[('ResNet-18', 'runs')][:2] == ['3', '3']
+    assert measured[('ResNet-18', 'parameters (M)')][:3] == [
+        '12.000 ± 0.000', '12.120 ± 0.000', '+1.0 %'
+    ]
+    # The first entry of each log (start-up) is left out: 0.6 vs 0.66.
+    assert measured[('ResNet-18', 'training s/iter')][:3] == [
+        '0.600 ± 0.000', '0.660 ± 0.000', '+10.0 %'
+    ]
+    assert 'difference of the means ± its standard error' in result.stdout
 
 
 def test_missing_metrics_file_is_named(tmp_path):

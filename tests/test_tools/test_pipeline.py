@@ -4,93 +4,20 @@ Every run is short (16 training images, a few iterations per epoch), so the
 detectors barely learn; the tests check that the pipeline carries the
 numbers through unchanged, not how good they are (``make demo`` does that).
 """
-import json
 import os
 import pickle
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import mmdet
-from senet_mmdet.datasets import ToyShapesSpec, make_toy_coco
 
-REPO = Path(__file__).parents[2]
-TOOLS = REPO / 'tools'
-TOY = REPO / 'configs' / 'toy'
-FASTER = TOY / 'faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py'
-MASK = TOY / 'mask-rcnn_se-r18_fpn-lean_8e_toy-shapes.py'
-SPEC = dict(num_train=16, num_val=8)
-TIMEOUT = 600
-
-
-def tiny_config(folder: Path, data_root: Path, base: Path = FASTER,
-                epochs: int = 1) -> Path:
-    """A config over ``base`` that trains ``epochs`` short epochs on a
-    small toy set in ``data_root`` and keeps every detection for testing,
-    so even a barely trained model has predictions to compare."""
-    loader = ('dict(batch_size=4, num_workers=0, persistent_workers=False, '
-              'dataset=dict(data_root=data_root, toy_spec=toy_spec))')
-    path = folder / f'tiny_{base.name}'
-    path.write_text(f"""_base_ = '{base}'
-data_root = '{data_root}/'
-toy_spec = {SPEC!r}
-train_dataloader = {loader}
-val_dataloader = {loader}
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
-train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
-default_hooks = dict(
-    logger=dict(interval=1), checkpoint=dict(interval=1, max_keep_ckpts=5))
-model = dict(test_cfg=dict(rcnn=dict(score_thr=0.0)))
-""")
-    return path
-
-
-def run(args, cwd, **kwargs):
-    result = subprocess.run(
-        args, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
-        **kwargs)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -3000:]
-    return result
-
-
-def python_tool(name, *args):
-    return [sys.executable, str(TOOLS / name), *map(str, args)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def metrics(work_dir: Path) -> dict:
-    return json.loads((work_dir / 'test_metrics.json').read_text())
-
-
-@pytest.fixture(scope='module')
-def toy_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('pipeline') / 'toy'
-    make_toy_coco(str(root), ToyShapesSpec(**SPEC))
-    return root
-
-
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory, toy_root):
-    """One epoch of the toy Faster R-CNN, trained with tools/train.py."""
-    folder = tmp_path_factory.mktemp('trained')
-    config = tiny_config(folder, toy_root)
-    run(python_tool('train.py', config, '--work-dir', folder / 'work'),
-        folder)
-    return config, folder / 'work' / 'epoch_1.pth'
+from .utils import (MASK, TIMEOUT, TOOLS, free_port, metrics, python_tool,
+                    run, tiny_config)
 
 
 def test_test_writes_coco_metrics_json(trained, tmp_path):
@@ -100,9 +27,12 @@ def test_test_writes_coco_metrics_json(trained, tmp_path):
     record = metrics(tmp_path)
     assert record['config'] == str(config)
     assert record['checkpoint'] == str(checkpoint)
+    parameters = record['model'].pop('parameters')
     assert record['model'] == dict(
         detector='FasterRCNN', backbone='SEResNet', depth=18, groups=None,
         neck='FPN', shared_head=None)
+    # SE-ResNet-18 (11,266,xxx) plus the lean FPN and heads.
+    assert 11_266_000 < parameters < 14_000_000
     assert {'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75'} <= set(
         record['metrics'])
     assert all(0 <= record['metrics'][key] <= 1

@@ -6,21 +6,31 @@ SE paper's numbers, with the SE minus plain difference per backbone.
 Each WORK_DIR holds the ``test_metrics.json`` that ``tools/test.py`` writes.
 Runs are grouped by protocol: the config name with its backbone left out, so
 ``faster-rcnn_r50_fpn_1x_coco`` and ``faster-rcnn_se-r50_fpn_1x_coco`` land
-in one table. A cell with no run behind it says "not measured"; numbers are
-only ever copied from the runs or from the paper.
+in one table. Several runs of one config (seeds, `make compare`) fill one
+cell as mean ± sample standard deviation, and SE - plain is then the
+difference of the means ± its standard error, sqrt(s_se²/n_se +
+s_plain²/n_plain). Below the metrics, each backbone's parameter count (from
+the test run) and training seconds per iteration (from the training log in
+the same work dir, if there is one). A cell with no run behind it says "not
+measured"; numbers are only ever copied from the runs or from the paper.
 """
 import argparse
+import glob
 import json
+import math
 import os.path as osp
 import re
+import statistics
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 NOT_MEASURED = 'not measured'
-METRICS = (('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'))
+NOT_IN_PAPER = 'not in the paper'
+METRICS = (('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
+           ('AP75', 'coco/bbox_mAP_75'))
 
-# Hu et al., arXiv 1709.01507: (AP, AP50) in percent, per protocol,
-# backbone family and depth, plain and with SE.
+# Hu et al., arXiv 1709.01507: AP and AP50 in percent, per protocol,
+# backbone family and depth, plain and with SE (the paper gives no AP75).
 PAPER = {
     'faster-rcnn_{backbone}-caffe_fpn_tpami-table7-2x_coco': dict(
         title='journal version, Table 7: Faster R-CNN FPN, Detectron 2x, '
@@ -48,6 +58,7 @@ BACKBONES = {
 }
 
 Row = Tuple[str, int]
+Runs = Dict[Row, Dict[bool, List[dict]]]
 
 
 def protocol_of(config: str) -> str:
@@ -60,8 +71,23 @@ def protocol_of(config: str) -> str:
     return '_'.join(fields)
 
 
+def train_seconds_per_iter(work_dir: str) -> Optional[float]:
+    """Mean seconds per training iteration over the training logs in
+    ``work_dir`` (mmengine's ``*/vis_data/scalars.json``), without each
+    log's first entry, which includes the start-up; None without a log."""
+    times = []
+    for path in sorted(glob.glob(
+            osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as handle:
+            entries = [json.loads(line) for line in handle if line.strip()]
+        train = [entry['time'] for entry in entries if 'loss' in entry]
+        times += train[1:]
+    return statistics.fmean(times) if times else None
+
+
 def load_run(path: str) -> dict:
-    """A run's ``test_metrics.json``, from its work dir or the file."""
+    """A run's ``test_metrics.json``, from its work dir or the file, with
+    its training speed added when the work dir holds the training log."""
     file = osp.join(path, 'test_metrics.json') if osp.isdir(path) else path
     if not osp.isfile(file):
         raise FileNotFoundError(
@@ -73,26 +99,74 @@ def load_run(path: str) -> dict:
     if backbone not in BACKBONES:
         raise ValueError(f'{file}: backbone {backbone!r} is not one of '
                          f'{sorted(BACKBONES)}')
+    run['seconds_per_iter'] = train_seconds_per_iter(osp.dirname(file))
     return run
 
 
-def _percent(run: Optional[dict], key: str) -> Optional[float]:
-    if run is None or key not in run['metrics']:
-        return None
-    return 100 * float(run['metrics'][key])
+def _values(runs: List[dict], key: str) -> List[float]:
+    return [100 * float(run['metrics'][key]) for run in runs
+            if key in run['metrics']]
 
 
-def _cell(value: Optional[float]) -> str:
-    return NOT_MEASURED if value is None else f'{value:.1f}'
-
-
-def _delta(se: Optional[float], plain: Optional[float]) -> str:
-    if se is None or plain is None:
+def _mean_std(values: List[float], digits: int) -> str:
+    if not values:
         return NOT_MEASURED
-    return f'{se - plain:+.1f}'
+    if len(values) == 1:
+        return f'{values[0]:.{digits}f}'
+    return (f'{statistics.fmean(values):.{digits}f} ± '
+            f'{statistics.stdev(values):.{digits}f}')
 
 
-def table(protocol: str, runs: Dict[Row, Dict[bool, dict]]) -> List[str]:
+def _delta(se: List[float], plain: List[float], digits: int) -> str:
+    """SE minus plain: the difference of the means, ± its standard error
+    when both sides have several runs."""
+    if not se or not plain:
+        return NOT_MEASURED
+    delta = statistics.fmean(se) - statistics.fmean(plain)
+    if len(se) == 1 or len(plain) == 1:
+        return f'{delta:+.{digits}f}'
+    error = math.sqrt(statistics.variance(se) / len(se) +
+                      statistics.variance(plain) / len(plain))
+    return f'{delta:+.{digits}f} ± {error:.{digits}f}'
+
+
+def _relative(se: List[float], plain: List[float]) -> str:
+    if not se or not plain:
+        return NOT_MEASURED
+    return f'{100 * (statistics.fmean(se) / statistics.fmean(plain) - 1):+.1f} %'
+
+
+def _resources(runs: Dict[bool, List[dict]], family: str,
+               depth: int) -> List[str]:
+    """Rows for the number of runs, parameters and training speed."""
+    plain, se = runs.get(False, []), runs.get(True, [])
+    params = {
+        with_se: [run['model']['parameters'] / 1e6 for run in group
+                  if run['model'].get('parameters')]
+        for with_se, group in ((False, plain), (True, se))
+    }
+    speed = {
+        with_se: [run['seconds_per_iter'] for run in group
+                  if run['seconds_per_iter'] is not None]
+        for with_se, group in ((False, plain), (True, se))
+    }
+    absent = [NOT_IN_PAPER] * 3
+    name = f'{family}-{depth}'
+    return [
+        f'| {name} | runs | {len(plain)} | {len(se)} | | ' +
+        ' | '.join(absent) + ' |',
+        f'| {name} | parameters (M) | {_mean_std(params[False], 3)} | '
+        f'{_mean_std(params[True], 3)} | '
+        f'{_relative(params[True], params[False])} | ' + ' | '.join(absent) +
+        ' |',
+        f'| {name} | training s/iter | {_mean_std(speed[False], 3)} | '
+        f'{_mean_std(speed[True], 3)} | '
+        f'{_relative(speed[True], speed[False])} | ' + ' | '.join(absent) +
+        ' |',
+    ]
+
+
+def table(protocol: str, runs: Runs) -> List[str]:
     """Markdown lines for one protocol."""
     paper = PAPER.get(protocol, dict(title=None, results={}))
     title = f'### {protocol}'
@@ -107,9 +181,9 @@ def table(protocol: str, runs: Dict[Row, Dict[bool, dict]]) -> List[str]:
         measured = runs.get((family, depth), {})
         reported = paper['results'].get((family, depth))
         for column, (metric, key) in enumerate(METRICS):
-            plain = _percent(measured.get(False), key)
-            se = _percent(measured.get(True), key)
-            if reported:
+            plain = _values(measured.get(False, []), key)
+            se = _values(measured.get(True, []), key)
+            if reported and column < len(reported['plain']):
                 paper_plain = reported['plain'][column]
                 paper_se = reported['se'][column]
                 paper_cells = [
@@ -117,20 +191,30 @@ def table(protocol: str, runs: Dict[Row, Dict[bool, dict]]) -> List[str]:
                     f'{paper_se - paper_plain:+.1f}'
                 ]
             else:
-                paper_cells = ['not in the paper'] * 3
+                paper_cells = [NOT_IN_PAPER] * 3
             lines.append('| ' + ' | '.join([
                 f'{family}-{depth}', metric,
-                _cell(plain),
-                _cell(se),
-                _delta(se, plain), *paper_cells
+                _mean_std(plain, 1),
+                _mean_std(se, 1),
+                _delta(se, plain, 1), *paper_cells
             ]) + ' |')
+        if measured:
+            lines += _resources(measured, family, depth)
+    if any(len(group) > 1 for cell in runs.values()
+           for group in cell.values()):
+        lines += [
+            '', 'Several runs: mean ± sample standard deviation over the '
+            'runs; SE - plain is the difference of the means ± its standard '
+            'error (relative difference for parameters and speed).'
+        ]
     return lines
 
 
-def paper_tables(paths: Sequence[str]) -> str:
-    """The markdown for the runs in ``paths``, and an empty table for each
-    paper protocol none of them used."""
-    grouped: Dict[str, Dict[Row, Dict[bool, dict]]] = {
+def paper_tables(paths: Sequence[str], measured_only: bool = False) -> str:
+    """The markdown for the runs in ``paths``, and, unless
+    ``measured_only``, an empty table for each paper protocol none of them
+    used."""
+    grouped: Dict[str, Runs] = {} if measured_only else {
         protocol: {}
         for protocol in PAPER
     }
@@ -139,7 +223,7 @@ def paper_tables(paths: Sequence[str]) -> str:
         family, with_se = BACKBONES[run['model']['backbone']]
         row = (family, run['model']['depth'] or 154)
         grouped.setdefault(protocol_of(run['config']), {}).setdefault(
-            row, {})[with_se] = run
+            row, {}).setdefault(with_se, []).append(run)
     lines: List[str] = []
     for protocol, runs in grouped.items():
         lines += table(protocol, runs) + ['']
@@ -152,9 +236,13 @@ def main() -> int:
         'work_dirs',
         nargs='*',
         help='work dirs (or test_metrics.json files) of tools/test.py runs')
+    parser.add_argument(
+        '--measured-only',
+        action='store_true',
+        help="leave out the paper's protocols that no run used")
     args = parser.parse_args()
     try:
-        print(paper_tables(args.work_dirs))
+        print(paper_tables(args.work_dirs, args.measured_only))
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 1

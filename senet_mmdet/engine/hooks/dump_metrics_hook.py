@@ -5,6 +5,7 @@ from typing import Dict, Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 
 from mmdet.registry import HOOKS
 
@@ -44,10 +45,15 @@ class DumpMetricsHook(Hook):
                          metrics: Optional[Dict[str, float]] = None) -> None:
         if not is_main_process():
             return
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        description = _describe_model(runner.cfg.model)
+        # The detector's size, for the parameters row of the paper table.
+        description['parameters'] = sum(p.numel() for p in model.parameters())
         record = dict(
             config=runner.cfg.filename,
             checkpoint=runner._load_from,
-            model=_describe_model(runner.cfg.model),
+            model=description,
             metrics=metrics or {})
         with open(osp.join(runner.work_dir, self.out_file), 'w') as file:
             # COCO metrics are floats; anything else is written as text.

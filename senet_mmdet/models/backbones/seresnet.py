@@ -354,11 +354,17 @@ class SEResNet(ResNet):
         init_cfg = self.init_cfg
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
             checkpoint = init_cfg['checkpoint']
-            load_pretrained(self, checkpoint, init_cfg.get('prefix'))
+            conventions = load_pretrained(
+                self, checkpoint, init_cfg.get('prefix'),
+                init_cfg.get('allow_plain', False))
             if hasattr(self, '_params_init_info'):
                 # The detector's init log lists where each weight came from.
+                plain = conventions is None and not init_cfg.get('prefix')
                 update_init_info(
-                    self, init_info=f'loaded from {checkpoint} by senet_mmdet')
+                    self,
+                    init_info=f'loaded from {checkpoint} by senet_mmdet' +
+                    (' (plain ResNet weights; SE gates started near 1)'
+                     if plain else ''))
             self._is_init = True
             return
         super().init_weights()

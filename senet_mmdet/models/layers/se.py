@@ -1,5 +1,6 @@
 """The Squeeze-and-Excitation module of Hu et al., arXiv 1709.01507, Sec. 3."""
-from typing import Dict, Optional, Tuple, Type
+import math
+from typing import Callable, Dict, Optional, Tuple, Type
 
 import torch
 from mmengine.model import BaseModule
@@ -23,6 +24,16 @@ GATES: Dict[str, Type[nn.Module]] = {
     'sigmoid': nn.Sigmoid,
     'hard_sigmoid': nn.Hardsigmoid,
 }
+# Each gate's inverse: the pre-activation at which it outputs g in (0, 1).
+GATE_INVERSES: Dict[str, Callable[[float], float]] = {
+    'sigmoid': lambda g: math.log(g / (1 - g)),
+    'hard_sigmoid': lambda g: 6 * g - 3,
+}
+# Where an SE module started from plain ResNet weights sets its gate. Close
+# enough to 1 that SE-ResNet-50 with ResNet-50's weights computes ResNet-50's
+# stage outputs within 1 % (tests/test_checkpoints/test_loading.py), yet off
+# the sigmoid's flat end so that its gradient (g (1 - g)) lets the gates move.
+NEAR_IDENTITY_GATE = 0.99
 
 
 def squeeze_channels(in_channels: int, ratio: int) -> int:
@@ -81,7 +92,25 @@ class SqueezeExcitation(BaseModule):
         self.fc1 = nn.Conv2d(in_channels, hidden, kernel_size=1, bias=bias)
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(hidden, in_channels, kernel_size=1, bias=bias)
+        self.gate_name = gate
         self.gate = GATES[gate]()
+
+    def start_near_identity(self, gate: float = NEAR_IDENTITY_GATE) -> None:
+        """Scale every channel by ``gate`` whatever the input: fc2's weight
+        zero, its bias at the gate's inverse of ``gate``. For an SE module
+        added to pretrained plain weights, so that the network starts as
+        the plain one; fc2's weight gets gradients from the first step
+        (those of fc1 follow once fc2's weight is non-zero), as in the
+        zero-initialised residual branches of Goyal et al. (arXiv
+        1706.02677)."""
+        if self.fc2.bias is None:
+            raise ValueError(
+                'SqueezeExcitation: starting near identity sets the second '
+                "FC's bias, which this module lacks; build it with bias=True "
+                '(se_bias=True in the backbones)')
+        with torch.no_grad():
+            self.fc2.weight.zero_()
+            self.fc2.bias.fill_(GATE_INVERSES[self.gate_name](gate))
 
     def excite(self, squeezed: Tensor) -> Tensor:
         """The channel gate s, (N, C, 1, 1), from the squeezed descriptor."""

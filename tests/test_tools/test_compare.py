@@ -1,0 +1,49 @@
+"""tools/analysis/compare.py: plain and SE twins over seeds, resumable."""
+import json
+
+from .utils import FASTER, FASTER_PLAIN, python_tool, run, tiny_config
+
+
+def test_compare_trains_tests_tabulates_and_resumes(toy_root, tmp_path):
+    configs = [tiny_config(tmp_path, toy_root, base, epochs=2)
+               for base in (FASTER_PLAIN, FASTER)]
+    work = tmp_path / 'compare'
+    command = python_tool('analysis/compare.py', '--configs', *configs,
+                          '--seeds', '1', '--work-dir', work)
+    first = run(command, tmp_path).stdout
+    plain_run = work / configs[0].stem / 'seed_0'
+    se_run = work / configs[1].stem / 'seed_0'
+    assert f'{configs[0].stem} seed 0: trained, tested' in first
+    assert f'{configs[1].stem} seed 0: trained, tested' in first
+    for run_dir in (plain_run, se_run):
+        record = json.loads((run_dir / 'test_metrics.json').read_text())
+        # The seed reached training and testing alike.
+        assert '"seed": 0' in next(run_dir.glob('*/*.log')).read_text() or (
+            'seed: 0' in next(run_dir.glob('*/*.log')).read_text())
+        assert record['checkpoint'] == str(run_dir / 'epoch_2.pth')
+    # Both backbones in one table, with their measured numbers copied.
+    plain = json.loads((plain_run / 'test_metrics.json').read_text())
+    se = json.loads((se_run / 'test_metrics.json').read_text())
+    table = (work / 'table.md').read_text()
+    assert table.startswith(
+        '### faster-rcnn_{backbone}_fpn-lean_8e_toy-shapes-tiny\n')
+    ap = f"| ResNet-18 | AP | {100 * plain['metrics']['coco/bbox_mAP']:.1f}"
+    assert ap + f" | {100 * se['metrics']['coco/bbox_mAP']:.1f} |" in table
+    assert '| ResNet-18 | runs | 1 | 1 |' in table
+    growth = se['model']['parameters'] / plain['model']['parameters'] - 1
+    assert f'| {100 * growth:+.1f} % |' in table
+    assert '| ResNet-18 | training s/iter | 0.' in table
+    assert (work / 'curves.png').stat().st_size > 10_000
+
+    # Interrupt the SE run after its first epoch: its final checkpoint and
+    # metrics are gone, last_checkpoint names epoch 1. A second call keeps
+    # the finished plain run and resumes the SE run.
+    (se_run / 'epoch_2.pth').unlink()
+    (se_run / 'test_metrics.json').unlink()
+    (se_run / 'last_checkpoint').write_text(str(se_run / 'epoch_1.pth'))
+    second = run(command, tmp_path).stdout
+    assert f'{configs[0].stem} seed 0: finished earlier, kept' in second
+    assert f'{configs[1].stem} seed 0: resumed, trained, tested' in second
+    log = (se_run / 'compare.log').read_text()
+    assert 'resumed epoch: 1' in log
+    assert json.loads((plain_run / 'test_metrics.json').read_text()) == plain

@@ -1,0 +1,64 @@
+"""Helpers of the tool tests: tiny toy configs and running the tools."""
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).parents[2]
+TOOLS = REPO / 'tools'
+TOY = REPO / 'configs' / 'toy'
+FASTER = TOY / 'faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py'
+FASTER_PLAIN = TOY / 'faster-rcnn_r18_fpn-lean_8e_toy-shapes.py'
+MASK = TOY / 'mask-rcnn_se-r18_fpn-lean_8e_toy-shapes.py'
+SPEC = dict(num_train=16, num_val=8)
+TIMEOUT = 600
+
+
+def tiny_config(folder: Path, data_root: Path, base: Path = FASTER,
+                epochs: int = 1) -> Path:
+    """A config over ``base`` that trains ``epochs`` short epochs on a
+    small toy set in ``data_root`` and keeps every detection for testing,
+    so even a barely trained model has predictions to compare. Its name
+    keeps MMDetection's fields (``..._toy-shapes-tiny.py``), so the paper
+    table puts a plain and an SE tiny config in one protocol."""
+    loader = ('dict(batch_size=4, num_workers=0, persistent_workers=False, '
+              'dataset=dict(data_root=data_root, toy_spec=toy_spec))')
+    path = folder / f'{base.stem}-tiny.py'
+    path.write_text(f"""_base_ = '{base}'
+data_root = '{data_root}/'
+toy_spec = {SPEC!r}
+train_dataloader = {loader}
+val_dataloader = {loader}
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
+default_hooks = dict(
+    logger=dict(interval=1), checkpoint=dict(interval=1, max_keep_ckpts=5))
+model = dict(test_cfg=dict(rcnn=dict(score_thr=0.0)))
+""")
+    return path
+
+
+def run(args, cwd, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
+        **kwargs)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
+        -3000:]
+    return result
+
+
+def python_tool(name, *args) -> list:
+    return [sys.executable, str(TOOLS / name), *map(str, args)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def metrics(work_dir: Path) -> dict:
+    return json.loads((work_dir / 'test_metrics.json').read_text())
