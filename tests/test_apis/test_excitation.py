@@ -105,7 +105,7 @@ def two_classes(difference: float, per_class: int = 400, channels: int = 32,
 
 def test_class_specificity_measures_separation_against_spread():
     # Profiles 0.2 apart on every channel, 0.1 spread: about 2.
-    gates, labels = two_classes(0.1)
+    gates, labels = two_classes(0.2)
     assert class_specificity(gates, labels) == pytest.approx(2.0, rel=0.05)
     # The same distribution for both classes: chance level, sqrt(2 / 400).
     same, labels = two_classes(0.0)

@@ -154,7 +154,7 @@ def test_toy_plain_twin_is_initialised_like_the_se_detector():
         assert kind == se_kind, key
         if kind == 'constant':
             assert level == se_level, key
-            zero_init += key.endswith('norm2.weight') and level == 0.0
+            zero_init += key.endswith('.bn2.weight') and level == 0.0
         else:
             # Same distribution: the standard deviations of two draws of
             # at least 576 values agree within 15 %.
@@ -257,6 +257,23 @@ def test_user_config_inherits_senet_mmdet_scope(tmp_path):
     model = MMENGINE_MODELS.build(cfg.model)
     assert isinstance(model.backbone, SEResNet)
     assert len(model.backbone.layer3) == 23
+
+
+def test_readme_pretrained_se_weights_config_builds(tmp_path):
+    """README, "Configs": SE ImageNet weights on a generic SE config."""
+    user_cfg = tmp_path / 'faster-rcnn_se-r50-timm-weights_fpn_1x_coco.py'
+    user_cfg.write_text(
+        "_base_ = 'senet_mmdet::senet/faster-rcnn_se-r50_fpn_1x_coco.py'\n"
+        'model = dict(backbone=dict(init_cfg=dict(\n'
+        "    _delete_=True, type='Pretrained', "
+        "checkpoint='timm://seresnet50.a1_in1k')))\n")
+    assert user_cfg.read_text() in (REPO / 'README.md').read_text()
+    cfg = Config.fromfile(user_cfg)
+    assert cfg.model.backbone.init_cfg == dict(
+        type='Pretrained', checkpoint='timm://seresnet50.a1_in1k')
+    init_default_scope(cfg.default_scope)
+    backbone = MMENGINE_MODELS.build(cfg.model.backbone)
+    assert backbone.init_cfg['checkpoint'] == 'timm://seresnet50.a1_in1k'
 
 
 def test_configs_ship_inside_built_wheel(tmp_path):

@@ -97,10 +97,11 @@ def test_demo_on_a_folder_writes_one_picture_per_image(trained, toy_root,
     assert result.stdout.count('detections above 0.0') == 2
 
 
-def test_demo_without_checkpoint_runs_random_weights(tmp_path):
+def test_demo_without_checkpoint_runs_random_weights(trained, tmp_path):
+    config, _ = trained
     image = tmp_path / 'grey.png'
     cv2.imwrite(str(image), np.full((96, 96, 3), 128, np.uint8))
-    result = run(python_tool('demo.py', image, FASTER, '--out',
+    result = run(python_tool('demo.py', image, config, '--out',
                              tmp_path / 'out.png'), tmp_path)
     assert (tmp_path / 'out.png').is_file()
     assert 'detections above 0.3' in result.stdout

@@ -114,11 +114,18 @@ def main() -> None:
     start = time.monotonic()
     options = [f'train_cfg.val_interval={args.val_interval}',
                *args.cfg_options]
+    backbones = {
+        config: Config.fromfile(config).model.backbone.type
+        for config in args.configs
+    }
     run_dirs, labels = [], []
-    for config in args.configs:
-        name = osp.splitext(osp.basename(config))[0]
-        backbone = Config.fromfile(config).model.backbone.type
-        for seed in range(args.seeds):
+    # Seed by seed, the configs in turn: what else loads the machine then
+    # weighs on every backbone alike, and an interrupted comparison still
+    # holds complete pairs.
+    for seed in range(args.seeds):
+        for config in args.configs:
+            name = osp.splitext(osp.basename(config))[0]
+            backbone = backbones[config]
             run_dir = osp.join(args.work_dir, name, f'seed_{seed}')
             # The log goes there before mmengine creates the work dir.
             os.makedirs(run_dir, exist_ok=True)
