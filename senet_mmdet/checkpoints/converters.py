@@ -69,8 +69,9 @@ class Conventions:
         return asdict(self)
 
 
-def detect_format(state_dict: Dict[str, Tensor]) -> str:
-    """The port a state dict comes from, from its key names."""
+def se_format(state_dict: Dict[str, Tensor]) -> Optional[str]:
+    """The SE port a state dict comes from, from its key names; None when
+    it has none of the ports' SE keys (plain weights, or unknown ones)."""
     keys = list(state_dict)
     if any(k.startswith('layer0.') or '.se_module.' in k for k in keys):
         return 'legacy'
@@ -80,6 +81,15 @@ def detect_format(state_dict: Dict[str, Tensor]) -> str:
         return 'timm'
     if any(re.match(r'conv\d+_\d+_1x1_down', k) for k in keys):
         return 'caffe'
+    return None
+
+
+def detect_format(state_dict: Dict[str, Tensor]) -> str:
+    """The port a state dict comes from, from its key names."""
+    source = se_format(state_dict)
+    if source is not None:
+        return source
+    keys = list(state_dict)
     raise ConversionError(
         'cannot tell which SE-ResNet port these weights come from (keys '
         f'start {keys[:4]}); no SE keys such as "se.fc1", "se_module.fc1", '

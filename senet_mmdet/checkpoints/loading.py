@@ -15,7 +15,7 @@ from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
 
 from senet_mmdet.models.layers.se import SqueezeExcitation
-from .converters import Conventions, convert_state_dict
+from .converters import Conventions, convert_state_dict, se_format
 
 # Backbone attributes that a checkpoint's conventions name, by argument.
 CHECKED_ARGUMENTS = ('depth', 'groups', 'base_width', 'style', 'stem_pool',
@@ -149,10 +149,8 @@ def is_plain_resnet(state_dict: Dict[str, Tensor]) -> bool:
     """Whether ``state_dict`` is a ResNet without SE modules in
     torchvision's / MMDetection's naming (``conv1``, ``layer1.0.conv1``),
     as ``torchvision://resnet50`` and MMDetection's R-50 configs load."""
-    keys = set(state_dict)
-    return 'layer1.0.conv1.weight' in keys and not any(
-        '.se.' in key or 'se_module' in key or 'se_layer' in key
-        for key in keys)
+    return ('layer1.0.conv1.weight' in state_dict
+            and se_format(state_dict) is None)
 
 
 def load_plain(backbone: nn.Module, state_dict: Dict[str, Tensor],

@@ -86,12 +86,12 @@ def run(command: Sequence[str], log: str) -> None:
                  f'(exit {result.returncode}); see {log}')
 
 
-def train_and_test(config: str, seed: int, run_dir: str,
+def train_and_test(config: str, cfg: Config, seed: int, run_dir: str,
                    options: Sequence[str]) -> str:
-    """Bring one run to ``test_metrics.json``; returns what was done."""
+    """Bring one run of ``config`` (parsed: ``cfg``) to
+    ``test_metrics.json``; returns what was done."""
     if osp.isfile(osp.join(run_dir, 'test_metrics.json')):
         return 'finished earlier, kept'
-    cfg = Config.fromfile(config)
     checkpoint = final_checkpoint(cfg, run_dir)
     log = osp.join(run_dir, 'compare.log')
     seeded = [f'randomness.seed={seed}', *options]
@@ -114,10 +114,7 @@ def main() -> None:
     start = time.monotonic()
     options = [f'train_cfg.val_interval={args.val_interval}',
                *args.cfg_options]
-    backbones = {
-        config: Config.fromfile(config).model.backbone.type
-        for config in args.configs
-    }
+    cfgs = {config: Config.fromfile(config) for config in args.configs}
     run_dirs, labels = [], []
     # Seed by seed, the configs in turn: what else loads the machine then
     # weighs on every backbone alike, and an interrupted comparison still
@@ -125,12 +122,13 @@ def main() -> None:
     for seed in range(args.seeds):
         for config in args.configs:
             name = osp.splitext(osp.basename(config))[0]
-            backbone = backbones[config]
+            backbone = cfgs[config].model.backbone.type
             run_dir = osp.join(args.work_dir, name, f'seed_{seed}')
             # The log goes there before mmengine creates the work dir.
             os.makedirs(run_dir, exist_ok=True)
             began = time.monotonic()
-            done = train_and_test(config, seed, run_dir, options)
+            done = train_and_test(config, cfgs[config], seed, run_dir,
+                                  options)
             print(f'{name} seed {seed}: {done} '
                   f'({time.monotonic() - began:.0f} s)', flush=True)
             run_dirs.append(run_dir)

@@ -44,7 +44,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import senet_mmdet  # noqa: F401,E402  (registers the SE modules)
 from mmdet.apis import init_detector  # noqa: E402
 from mmdet.registry import DATASETS  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
 from senet_mmdet.apis.excitation import (GateRecorder,  # noqa: E402
                                          excitation_summary, object_crops,
                                          paper_blocks, se_modules)
@@ -198,13 +197,15 @@ def main() -> None:
     # The checkpoint named on the command line is loaded in full.
     trust_checkpoints([args.checkpoint])
     cfg = Config.fromfile(args.config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    # init_detector also sets the config's default scope, which building
+    # the dataset below needs.
     model = init_detector(cfg, args.checkpoint, device='cpu')
     try:
         names = list(se_modules(model.backbone))
     except ValueError as error:
         sys.exit(f'error: {error}')
-    blocks = args.blocks or paper_blocks(names)
+    chosen = paper_blocks(names)
+    blocks = args.blocks or chosen
     unknown = sorted(set(blocks) - set(names))
     if unknown:
         sys.exit(f'error: no SE block {unknown} in this backbone; it has '
@@ -212,7 +213,7 @@ def main() -> None:
     # The paper's blocks list the last block of each stage but the last
     # first: the default is the last block before the last stage.
     stages = len({name.split('_')[1] for name in names})
-    dist_block = args.dist_block or paper_blocks(names)[max(0, stages - 2)]
+    dist_block = args.dist_block or chosen[max(0, stages - 2)]
     dataset = val_dataset(cfg)
     classes = list(dataset.metainfo['classes'])
     dist_class = args.dist_class or classes[0]
