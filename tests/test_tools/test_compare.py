@@ -1,5 +1,8 @@
 """tools/analysis/compare.py: plain and SE twins over seeds, resumable."""
 import json
+import subprocess
+
+import pytest
 
 from .utils import FASTER, FASTER_PLAIN, python_tool, run, tiny_config
 
@@ -56,3 +59,18 @@ def test_compare_trains_tests_tabulates_and_resumes(toy_root, tmp_path):
     log = (se_run / 'compare.log').read_text()
     assert 'resumed epoch: 1' in log
     assert json.loads((plain_run / 'test_metrics.json').read_text()) == plain
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--seeds', '0'], '--seeds 0: give at least 1 seed'),
+    (['--configs', 'configs/toy/nope.py'],
+     'config configs/toy/nope.py does not exist'),
+])
+def test_compare_refuses_bad_arguments_before_training(tmp_path, args,
+                                                       message):
+    result = subprocess.run(
+        python_tool('analysis/compare.py', '--work-dir', tmp_path / 'work',
+                    *args), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / 'work').exists()

@@ -62,3 +62,15 @@ def test_excitation_names_unknown_blocks(trained, tmp_path):
     assert result.returncode == 1
     assert "no SE block ['SE_9_9'] in this backbone" in result.stderr
     assert 'SE_5_2' in result.stderr
+
+
+def test_excitation_names_an_unknown_class(trained, tmp_path):
+    config, checkpoint = trained
+    result = subprocess.run(
+        python_tool('analysis/excitation.py', config, checkpoint,
+                    '--dist-class', 'hexagon', '--out', tmp_path / 'out'),
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert '--dist-class hexagon' in result.stderr
+    assert "a class of ['rectangle', 'ellipse', 'triangle']" in result.stderr
+    assert not (tmp_path / 'out').exists()
