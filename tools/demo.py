@@ -32,7 +32,7 @@ from mmengine.structures import InstanceData
 import senet_mmdet  # noqa: F401  (registers the SE modules)
 from mmdet.apis import DetInferencer
 from mmdet.structures import DetDataSample
-from senet_mmdet.engine import trust_checkpoints
+from senet_mmdet.engine import UNSAFE_LOAD_FLAG, allow_unsafe_load
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 CAPTION_HEIGHT = 22
@@ -55,6 +55,10 @@ def parse_args() -> argparse.Namespace:
         help='COCO annotation file: draw the ground truth beside')
     parser.add_argument('--num', type=int,
                         help='only the first N images of a folder')
+    parser.add_argument(
+        UNSAFE_LOAD_FLAG, action='store_true',
+        help='unpickle the checkpoint in full if weights-only loading '
+        'refuses it (only for files you trust)')
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args()
     for name in ('image', 'config', 'checkpoint', 'gt'):
@@ -121,10 +125,8 @@ def output_path(args: argparse.Namespace, image: str, single: bool) -> str:
 
 def main() -> None:
     args = parse_args()
-    if args.checkpoint:
-        # A checkpoint the user names is loaded in full (mmengine's
-        # training checkpoints hold more than tensors).
-        trust_checkpoints([args.checkpoint])
+    if args.unsafe_load:
+        allow_unsafe_load()
     inferencer = DetInferencer(
         model=args.config, weights=args.checkpoint, device=args.device,
         show_progress=False)

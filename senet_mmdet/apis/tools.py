@@ -8,10 +8,30 @@ from typing import Optional, Sequence
 
 import torch
 from mmengine.config import Config
+from mmengine.hooks import CheckpointHook
 
 import mmdet
 from senet_mmdet.datasets import DatasetError, check_dataset_files
-from senet_mmdet.engine import trust_checkpoints
+from senet_mmdet.engine import (UNSAFE_LOAD_FLAG, CheckpointError,
+                                NonFiniteTrainingError, allow_unsafe_load,
+                                checkpoint_problems, load_weights_only)
+
+# Our flags on top of MMDetection's (it would reject them): name -> help.
+FLAGS = {
+    '--tensorboard': 'also log to TensorBoard (WORK_DIR/<time>/vis_data/)',
+    '--check-images': 'decode every image of the checked datasets before '
+    'the run (minutes on COCO)',
+    UNSAFE_LOAD_FLAG: 'unpickle in full the checkpoints that weights-only '
+    'loading refuses (can run code in the file: trusted files only)',
+    '--allow-mismatch': 'test: evaluate a checkpoint whose tensors do not '
+    'fit the model (missing, unexpected, other shapes)',
+    '--allow-nonfinite': 'test: evaluate a checkpoint with NaN or infinite '
+    'weights',
+}
+# What training adds to any config: mmengine's checkpoint hook made safe
+# against kills, a stop at the first non-finite loss, and per-epoch seeds
+# for resuming exactly (senet_mmdet/engine/hooks/).
+TRAINING_HOOKS = ('StopOnNonFiniteHook', 'EpochSeedHook')
 
 
 def mmdet_tool(name: str) -> ModuleType:
@@ -62,6 +82,47 @@ def _cpu_distributed(args) -> dict:
     return {'model_wrapper_cfg.device_ids': None}
 
 
+def _training_hooks(cfg: Config) -> dict:
+    """The config options that put the reliability hooks into a run."""
+    options = {}
+    checkpoint = cfg.get('default_hooks', {}).get('checkpoint')
+    if checkpoint and checkpoint.get('type') in ('CheckpointHook',
+                                                  CheckpointHook):
+        options['default_hooks.checkpoint.type'] = 'AtomicCheckpointHook'
+    hooks = list(cfg.get('custom_hooks', []))
+    present = {hook.get('type') for hook in hooks}
+    hooks += [dict(type=name) for name in TRAINING_HOOKS if name not in present]
+    options['custom_hooks'] = hooks
+    return options
+
+
+def check_test_checkpoint(cfg: Config, checkpoint: str, allow_mismatch: bool,
+                          allow_nonfinite: bool) -> None:
+    """Raise :class:`CheckpointError` unless ``checkpoint`` holds exactly
+    the tensors of ``cfg``'s model, all finite (or the user allowed it).
+
+    MMDetection loads with ``strict=False``: a checkpoint of another
+    architecture only warns, and the tool evaluates a mostly random model
+    and writes its metrics as if they were the checkpoint's.
+    """
+    from mmengine.registry import init_default_scope
+
+    from mmdet.registry import MODELS
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model = MODELS.build(cfg.model)
+    problems = checkpoint_problems(model, load_weights_only(checkpoint, 'cpu'))
+    refused = []
+    if problems['fit'] and not allow_mismatch:
+        refused.append(f'it does not fit the config\'s model: {problems["fit"]}'
+                       ' (pass --allow-mismatch to evaluate it anyway)')
+    if problems['finite'] and not allow_nonfinite:
+        refused.append(f'{problems["finite"]} (a diverged training?; pass '
+                       '--allow-nonfinite to evaluate it anyway)')
+    if refused:
+        raise CheckpointError(f'{checkpoint}: ' + '; '.join(refused) +
+                              '. Nothing was evaluated or written.')
+
+
 def _pop_flag(flag: str) -> bool:
     """Remove ``flag`` from ``sys.argv`` (MMDetection's parser does not know
     it) and say whether it was there."""
@@ -88,13 +149,20 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     On top of MMDetection's tool: testing writes the metrics to
     ``{work_dir}/test_metrics.json`` (:class:`DumpMetricsHook`), the
     checkpoints given to ``--resume`` or to test, and those in the work dir,
-    load on torch >= 2.6 (:func:`trust_checkpoints`), and ``--launcher
-    pytorch`` also runs on CPU-only machines (gloo), and ``--tensorboard``
-    logs to TensorBoard as well.
+    load weights-only (:mod:`senet_mmdet.engine.checkpoint`), training
+    runs the reliability hooks (:data:`TRAINING_HOOKS`, atomic
+    checkpoints), testing refuses a checkpoint that does not fit the model
+    or is not finite, ``--launcher pytorch`` also runs on CPU-only machines
+    (gloo), and the :data:`FLAGS` are ours.
     """
     tool = mmdet_tool(name)
-    tensorboard = _pop_flag('--tensorboard')
+    given = {flag: _pop_flag(flag) for flag in FLAGS}
+    if {'-h', '--help'} & set(sys.argv[1:]):
+        print('senet_mmdet flags (before MMDetection\'s):\n' + ''.join(
+            f'  {flag:<20}{text}\n' for flag, text in FLAGS.items()))
     args = tool.parse_args()
+    if given[UNSAFE_LOAD_FLAG]:
+        allow_unsafe_load()
     try:
         checkpoint = getattr(args, 'checkpoint', None)
         if checkpoint is not None and not osp.isfile(checkpoint):
@@ -102,18 +170,18 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
                 f'checkpoint {checkpoint} does not exist; pass a .pth written '
                 'by tools/train.py (work_dirs/<config>/epoch_*.pth)')
         cfg = load_config(args.config, args.cfg_options)
-        check_dataset_files(cfg, loaders)
-    except (FileNotFoundError, DatasetError) as error:
+        check_dataset_files(cfg, loaders, given['--check-images'])
+        if checkpoint is not None:
+            check_test_checkpoint(cfg, checkpoint, given['--allow-mismatch'],
+                                  given['--allow-nonfinite'])
+    except (FileNotFoundError, DatasetError, CheckpointError) as error:
         sys.exit(f'error: {error}')
-    resume = getattr(args, 'resume', None)
-    trust_checkpoints([
-        _work_dir(args, cfg), checkpoint, cfg.get('load_from'),
-        None if resume == 'auto' else resume
-    ])
     options = dict(args.cfg_options or {})
     options.update(_cpu_distributed(args))
-    if tensorboard:
+    if given['--tensorboard']:
         options.update(_tensorboard(cfg))
+    if name == 'train':
+        options.update(_training_hooks(cfg))
     if name == 'test':
         options['custom_hooks'] = [
             *cfg.get('custom_hooks', []),
@@ -122,7 +190,10 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     args.cfg_options = options
     # main() parses sys.argv again; hand it the arguments completed here.
     tool.parse_args = lambda: args
-    tool.main()
+    try:
+        tool.main()
+    except (CheckpointError, NonFiniteTrainingError) as error:
+        sys.exit(f'error: {error}')
     _end_process_group()
 
 

@@ -113,22 +113,127 @@ def _check_classes(path: str, coco: dict,
     return categories
 
 
+def _duplicates(entries: List[dict], key: str) -> List[str]:
+    """The values of ``key`` that more than one entry has."""
+    seen, repeated = set(), []
+    for entry in entries:
+        value = entry.get(key)
+        if value in seen and str(value) not in repeated:
+            repeated.append(str(value))
+        seen.add(value)
+    return repeated
+
+
+def _check_unique(ann_file: str, coco: dict) -> None:
+    """pycocotools indexes images and annotations by id: a repeated id
+    silently replaces an entry in evaluation, and a repeated file name
+    trains one picture twice under two sets of boxes."""
+    repeats = [
+        f'{what} {key} {_listing(values)}'
+        for what, entries, key in (('image', coco['images'], 'id'),
+                                   ('image', coco['images'], 'file_name'),
+                                   ('annotation', coco['annotations'], 'id'))
+        if (values := _duplicates(entries, key))
+    ]
+    if repeats:
+        raise DatasetError(
+            f'{ann_file}: ids and file names must be unique, but these '
+            f'repeat: {"; ".join(repeats)}; renumber the entries (or merge '
+            'the files with a tool that does)')
+
+
+def _box_problem(bbox: list, width, height) -> Optional[str]:
+    """Why MMDetection would drop or mistrain on a COCO ``[x, y, w, h]``
+    box, or None: degenerate boxes and boxes wholly outside the image are
+    dropped without a word; boxes partly outside are kept unclipped."""
+    x, y, w, h = bbox
+    if w < 1 or h < 1:
+        return 'degenerate (width or height < 1 px)'
+    if not isinstance(width, (int, float)) or not isinstance(
+            height, (int, float)):
+        return None
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        return f'outside the {width}x{height} image'
+    if x < 0 or y < 0 or x + w > width or y + h > height:
+        return f'partly outside the {width}x{height} image'
+    return None
+
+
+def check_image_files(ann_file: str, img_dir: str, images: List[dict],
+                      progress: bool = True) -> None:
+    """Decode every image as the pipeline's ``LoadImageFromFile`` does
+    (mmcv, cv2 backend) and raise :class:`DatasetError` naming those that
+    do not decode; warn about images whose size differs from the
+    annotation file's ``width``/``height``, which the boxes assume."""
+    import mmcv
+    from mmengine.utils import ProgressBar
+    bar = ProgressBar(len(images)) if progress else None
+    broken, resized = [], []
+    for image in images:
+        path = osp.join(img_dir, image['file_name'])
+        with open(path, 'rb') as file:
+            content = file.read()
+        try:
+            decoded = mmcv.imfrombytes(content, backend='cv2')
+        except Exception as error:  # any decoder failure names the file
+            decoded, reason = None, f'{type(error).__name__}: {error}'
+        else:
+            reason = 'the decoder returned no image'
+        if decoded is None:
+            broken.append(f'image id {image.get("id")}: {path} ({reason}, '
+                          f'{len(content)} bytes)')
+        elif (image.get('height'), image.get('width')) != decoded.shape[:2]:
+            resized.append(f'image id {image.get("id")}: {path} is '
+                           f'{decoded.shape[1]}x{decoded.shape[0]}, listed '
+                           f'as {image.get("width")}x{image.get("height")}')
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        print()
+    if broken:
+        raise DatasetError(
+            f'{ann_file}: {len(broken)} image(s) do not decode: '
+            f'{_listing(broken)}; re-download or re-encode them, or remove '
+            'their entries (and annotations)')
+    if resized:
+        warnings.warn(
+            f'{ann_file}: {len(resized)} image(s) differ in size from the '
+            f'annotation file, so their boxes may not match: '
+            f'{_listing(resized)}', DatasetWarning)
+
+
 def check_coco_annotations(ann_file: str,
                            img_dir: str,
-                           classes: Optional[Sequence[str]] = None) -> None:
+                           classes: Optional[Sequence[str]] = None,
+                           use: str = 'the run',
+                           check_images: bool = False) -> None:
     """Check a COCO instances file against its image folder and classes.
 
-    Raises :class:`DatasetError` for malformed JSON, a missing image file,
-    configured classes absent from the file, or an annotation whose image or
-    category does not exist; warns (:class:`DatasetWarning`) about empty or
-    degenerate boxes, which MMDetection skips.
+    Raises :class:`DatasetError` for malformed JSON, no images or no
+    annotations, repeated ids or file names, a missing image file,
+    configured classes absent from the file, or an annotation whose image
+    or category does not exist, and with ``check_images`` for an image that
+    does not decode (:func:`check_image_files`). Warns
+    (:class:`DatasetWarning`) about degenerate boxes and boxes outside
+    their image, counted, with the first few named.
+
+    Args:
+        use: What reads the file, for the messages (e.g. the loader key).
     """
     coco = _load_json(ann_file)
+    for key in ('images', 'annotations'):
+        if not coco[key]:
+            raise DatasetError(
+                f'{ann_file}: "{key}" is empty, so {use} has nothing to '
+                'train on or evaluate (training would fail on an empty '
+                'batch; evaluation would report AP -1); point ann_file at '
+                'the right instances file')
+    _check_unique(ann_file, coco)
     categories = _check_classes(ann_file, coco, classes)
-    image_ids = set()
+    images = {}
     missing_images = []
     for image in coco['images']:
-        image_ids.add(image.get('id'))
+        images[image.get('id')] = image
         file_name = image.get('file_name')
         if not file_name or not osp.isfile(osp.join(img_dir, file_name)):
             missing_images.append(
@@ -139,12 +244,14 @@ def check_coco_annotations(ann_file: str,
             f'{ann_file}: {len(missing_images)} image file(s) listed in it '
             f'do not exist: {_listing(missing_images)}; check data_prefix '
             'or restore the files')
-    broken, degenerate = [], []
+    broken, unusable = [], {}
     for ann in coco['annotations']:
+        image = images.get(ann.get('image_id'))
         entry = (f'annotation id {ann.get("id")} (image id '
-                 f'{ann.get("image_id")})')
+                 f'{ann.get("image_id")}'
+                 f'{", " + str(image.get("file_name")) if image else ""})')
         bbox = ann.get('bbox')
-        if ann.get('image_id') not in image_ids:
+        if image is None:
             broken.append(f'{entry}: no image with this id')
         elif ann.get('category_id') not in categories:
             broken.append(
@@ -153,16 +260,25 @@ def check_coco_annotations(ann_file: str,
         elif not (isinstance(bbox, list) and len(bbox) == 4 and all(
                 isinstance(v, (int, float)) for v in bbox)):
             broken.append(f'{entry}: bbox {bbox!r} is not [x, y, w, h]')
-        elif bbox[2] < 1 or bbox[3] < 1 or ann.get('area', 1) <= 0:
-            degenerate.append(f'{entry}: bbox {bbox}')
+        elif ann.get('area', 1) <= 0:
+            unusable.setdefault('with area <= 0 (ignored in training)',
+                                []).append(f'{entry}: bbox {bbox}')
+        elif problem := _box_problem(bbox, image.get('width'),
+                                     image.get('height')):
+            kind = problem.split(' the ')[0]
+            consequence = ('kept unclipped' if kind == 'partly outside' else
+                           'ignored in training')
+            unusable.setdefault(f'{kind} ({consequence})', []).append(
+                f'{entry}: bbox {bbox} {problem}')
     if broken:
         raise DatasetError(f'{ann_file}: {len(broken)} broken annotation(s): '
                            f'{_listing(broken)}')
-    if degenerate:
+    for kind, entries in unusable.items():
         warnings.warn(
-            f'{ann_file}: {len(degenerate)} annotation(s) with an empty or '
-            f'degenerate box (width or height < 1 px, or area <= 0) will be '
-            f'ignored in training: {_listing(degenerate)}', DatasetWarning)
+            f'{ann_file}: {len(entries)} of {len(coco["annotations"])} '
+            f'boxes are {kind}: {_listing(entries)}', DatasetWarning)
+    if check_images:
+        check_image_files(ann_file, img_dir, coco['images'])
 
 
 def _coco_classes(dataset: dict) -> Optional[Sequence[str]]:
@@ -176,7 +292,9 @@ def _coco_classes(dataset: dict) -> Optional[Sequence[str]]:
     return metainfo.get('classes') or dataset_type.METAINFO['classes']
 
 
-def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
+def check_dataset_files(cfg: Config,
+                        loaders: Sequence[str],
+                        check_images: bool = False) -> None:
     """Raise :class:`DatasetNotFoundError` naming the first missing path,
     then check each COCO-style dataset with :func:`check_coco_annotations`.
 
@@ -184,6 +302,7 @@ def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
         cfg: A loaded config.
         loaders: The dataloader keys to check, e.g. ``('train_dataloader',
             'val_dataloader')``; keys that are absent or None are skipped.
+        check_images: Also decode every image (minutes on COCO).
     """
     for loader in loaders:
         loader_cfg = cfg.get(loader)
@@ -208,4 +327,5 @@ def check_dataset_files(cfg: Config, loaders: Sequence[str]) -> None:
                 check_coco_annotations(
                     paths['ann_file'],
                     paths.get('data_prefix.img',
-                              dataset.get('data_root') or ''), classes)
+                              dataset.get('data_root') or ''), classes,
+                    use=loader, check_images=check_images)

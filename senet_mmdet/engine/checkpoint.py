@@ -1,50 +1,262 @@
-"""Loading mmengine's own training checkpoints on torch >= 2.6.
+"""Checkpoint files that load without running code, written so that an
+interrupted save never replaces a complete file.
 
-torch 2.6 made ``torch.load`` default to ``weights_only=True``, and mmengine
-0.10.7 calls it without the argument. A plain state dict still loads that
-way, but the checkpoints that mmengine writes while training also hold the
-message hub's history (``HistoryBuffer`` objects whose pickles call
-``getattr``), so ``--resume`` and testing a trained checkpoint fail. No
-allow-list of globals makes ``getattr`` safe, so instead the files the user
-names for resuming or testing, and those in the run's own work dir, are
-trusted and loaded in full; every other file is still loaded weights-only.
+Loading: ``torch.load(..., weights_only=True)`` rebuilds tensors and plain
+containers only, so a file cannot run code when loaded; a full unpickle can
+(a pickled ``__reduce__`` runs any function). Once ``senet_mmdet`` is
+imported, every local checkpoint that mmengine reads (``load_from``,
+``--resume``, the checkpoint given to ``tools/test.py``, ``Pretrained``
+files, ``init_detector``, ``DetInferencer``) loads weights-only, on any
+torch version. A file that needs more is refused with an error naming
+``--unsafe-load``, the opt-in for full unpickling of files one trusts.
+Remote files (``http://``, ``torchvision://``, ``open-mmlab://``) go through
+mmengine's ``torch.load`` call, which is weights-only by default on torch
+>= 2.6, the pinned stack.
+
+Writing: mmengine 0.10.7 checkpoints also hold the message hub's history
+(``HistoryBuffer`` objects, whose pickles call ``getattr``) and schedulers'
+``Counter`` milestones, which weights-only loading refuses.
+:func:`to_weights_only` turns them into tensors and plain containers before
+the save, and :func:`from_weights_only` turns them back after a load; the
+stock tools, without it, skip the history with a warning and resume the
+rest. :func:`commit_checkpoint` checks a freshly written file loads, forces
+it to disk and only then renames it over its final name.
 """
 import os
 import os.path as osp
-from typing import Callable, Iterable, Optional
+import pickle
+import warnings
+from collections import Counter, OrderedDict
+from typing import Any, Dict, Optional
 
+import numpy as np
 import torch
+from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 
-# mmengine's loader for local paths, which the trusted loader falls back to.
-_load_untrusted: Optional[Callable] = None
-_trusted_paths: set = set()
+UNSAFE_LOAD_FLAG = '--unsafe-load'
+# A freshly written checkpoint is ``<final name><PARTIAL_SUFFIX>`` until it
+# is complete, so a kill mid-write never leaves a fragment under a name that
+# ``--resume`` or a user would load.
+PARTIAL_SUFFIX = '.partial'
+# Marks a plain-container stand-in for an object weights-only loading refuses.
+_KIND = '__senet_mmdet_kind__'
+
+_unsafe_load_allowed = False
 
 
-def _is_trusted(filename: str) -> bool:
-    path = osp.realpath(filename)
-    return any(path == trusted or path.startswith(trusted + os.sep)
-               for trusted in _trusted_paths)
+class CheckpointError(RuntimeError):
+    """A checkpoint file cannot be used: the message names it and the fix."""
 
 
-def _load_local(filename: str, map_location=None) -> dict:
-    if _is_trusted(filename):
-        if not osp.isfile(filename):
-            raise FileNotFoundError(f'checkpoint {filename} does not exist')
-        return torch.load(
-            filename, map_location=map_location, weights_only=False)
-    return _load_untrusted(filename, map_location)
+def allow_unsafe_load() -> None:
+    """Let this process unpickle in full the checkpoints that weights-only
+    loading refuses (the ``--unsafe-load`` flag of the tools).
 
-
-def trust_checkpoints(paths: Iterable[Optional[str]]) -> None:
-    """Load the checkpoint files, or any file under the folders, in
-    ``paths`` with ``weights_only=False`` from now on in this process.
-
-    Only name files you wrote or otherwise trust: unpickling a full
-    checkpoint can run code.
+    Unpickling can run any code the file holds: opt in only for files you
+    wrote or otherwise trust.
     """
-    global _load_untrusted
-    if _load_untrusted is None:
-        _load_untrusted = CheckpointLoader._schemes['']
-        CheckpointLoader.register_scheme(prefixes='', force=True)(_load_local)
-    _trusted_paths.update(osp.realpath(path) for path in paths if path)
+    global _unsafe_load_allowed
+    _unsafe_load_allowed = True
+
+
+def load_weights_only(filename: str, map_location=None) -> Any:
+    """``torch.load`` a local file with ``weights_only=True``; full
+    unpickling only after :func:`allow_unsafe_load`.
+
+    Raises:
+        FileNotFoundError: ``filename`` does not exist.
+        CheckpointError: the file needs full unpickling, or is not a
+            complete checkpoint (for example the fragment of a killed save).
+    """
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename} does not exist')
+    try:
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if _unsafe_load_allowed:
+            return torch.load(
+                filename, map_location=map_location, weights_only=False)
+        reason = str(error).strip().splitlines()[-1]
+        raise CheckpointError(
+            f'{filename} holds Python objects besides tensors and plain '
+            f'containers ({reason}), so loading it weights-only fails, and '
+            'unpickling it in full could run code hidden in the file. If '
+            'you trust the file (you wrote it, for example with mmengine '
+            f'before senet_mmdet made training checkpoints weights-only), '
+            f'pass {UNSAFE_LOAD_FLAG} to the tool; otherwise re-save its '
+            'tensors with a trusted tool') from None
+    except (RuntimeError, EOFError) as error:
+        raise CheckpointError(
+            f'{filename} is not a complete checkpoint ({error}); it may be '
+            'the fragment of an interrupted save or a broken download: '
+            'resume from or load another checkpoint') from None
+
+
+@CheckpointLoader.register_scheme(prefixes='', force=True)
+def _load_local(filename: str, map_location=None) -> Any:
+    """mmengine's loader for local paths, replaced by the weights-only one."""
+    return load_weights_only(filename, map_location)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every object that weights-only loading refuses
+    replaced by tensors and plain containers."""
+    if isinstance(value, HistoryBuffer):
+        log, count = value.data
+        return {
+            _KIND: 'HistoryBuffer',
+            'log_history': torch.from_numpy(np.asarray(log).copy()),
+            'count_history': torch.from_numpy(np.asarray(count).copy()),
+            'max_length': value.max_length
+        }
+    if isinstance(value, Counter):
+        return {_KIND: 'Counter', 'items': _plain(dict(value))}
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        # Weights-only loading knows dict and OrderedDict, not subclasses
+        # such as mmengine's ConfigDict.
+        cls = OrderedDict if isinstance(value, OrderedDict) else dict
+        return cls((key, _plain(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(item) for item in value)
+    return value
+
+
+def _rebuilt(value: Any) -> Any:
+    """The inverse of :func:`_plain` for the objects it stands in for."""
+    if isinstance(value, dict):
+        kind = value.get(_KIND)
+        if kind == 'HistoryBuffer':
+            return HistoryBuffer(value['log_history'].numpy(),
+                                 value['count_history'].numpy(),
+                                 value['max_length'])
+        if kind == 'Counter':
+            return Counter(_rebuilt(value['items']))
+        return type(value)((key, _rebuilt(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_rebuilt(item) for item in value]
+    return value
+
+
+# The parts of an mmengine checkpoint that may hold such objects; the model
+# and optimizer states are tensors and plain containers already.
+_CONVERTED_PARTS = ('meta', 'message_hub', 'param_schedulers')
+
+
+def to_weights_only(checkpoint: Dict[str, Any]) -> None:
+    """Make an mmengine training checkpoint loadable with
+    ``weights_only=True``, in place."""
+    for part in _CONVERTED_PARTS:
+        if part in checkpoint:
+            checkpoint[part] = _plain(checkpoint[part])
+
+
+def from_weights_only(checkpoint: Dict[str, Any]) -> None:
+    """Undo :func:`to_weights_only` in place, so resuming gets the message
+    hub's history and the schedulers' milestones back as mmengine wrote
+    them."""
+    for part in _CONVERTED_PARTS:
+        if part in checkpoint:
+            checkpoint[part] = _rebuilt(checkpoint[part])
+
+
+def _fsync_folder(folder: str) -> None:
+    """Persist a rename: the folder's entry, not only the file's bytes."""
+    descriptor = os.open(folder or '.', os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def commit_checkpoint(partial: str, final: str) -> None:
+    """Move a freshly written checkpoint from ``partial`` to ``final`` only
+    once it is complete and on disk.
+
+    The file is loaded back first: one that does not load is an error and
+    the previous checkpoints stay; one that loads only by full unpickling (a
+    hook stored an object :func:`to_weights_only` does not know) is kept
+    with a warning, since it is still complete.
+    """
+    with open(partial, 'rb') as file:
+        os.fsync(file.fileno())
+    try:
+        load_weights_only(partial, map_location='cpu')
+    except CheckpointError as error:
+        if 'not a complete checkpoint' in str(error):
+            raise
+        warnings.warn(
+            f'{final} will need {UNSAFE_LOAD_FLAG} to load: {error}')
+    os.replace(partial, final)
+    _fsync_folder(osp.dirname(final))
+
+
+def write_text_atomically(path: str, text: str) -> None:
+    """Replace ``path``'s content with ``text`` so that a reader sees the
+    old or the new content, never a part of either."""
+    partial = path + PARTIAL_SUFFIX
+    with open(partial, 'w') as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)
+    _fsync_folder(osp.dirname(path))
+
+
+def state_dict_of(checkpoint: Any) -> Dict[str, torch.Tensor]:
+    """The model tensors of a loaded checkpoint, without the ``module.``
+    prefix that DataParallel/DDP adds (as mmengine strips it)."""
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    return {
+        key[len('module.'):] if key.startswith('module.') else key: value
+        for key, value in state_dict.items()
+    }
+
+
+def checkpoint_problems(model: torch.nn.Module, checkpoint: Any,
+                        max_listed: int = 5) -> Dict[str, Optional[str]]:
+    """What keeps ``checkpoint`` from being exactly ``model``'s weights.
+
+    Returns ``{'fit': ..., 'finite': ...}``: each is None when that check
+    passes, else a message naming the first ``max_listed`` offending keys.
+    """
+    def listing(keys):
+        more = len(keys) - max_listed
+        return ', '.join(keys[:max_listed]) + (f' and {more} more'
+                                               if more > 0 else '')
+
+    expected = model.state_dict()
+    given = state_dict_of(checkpoint)
+    missing = [key for key in expected if key not in given]
+    unexpected = [key for key in given if key not in expected]
+    reshaped = [
+        f'{key} {tuple(given[key].shape)} vs {tuple(value.shape)}'
+        for key, value in expected.items()
+        if key in given and given[key].shape != value.shape
+    ]
+    fit = []
+    if missing:
+        fit.append(f'{len(missing)} of the model\'s tensors are missing '
+                   f'({listing(missing)})')
+    if unexpected:
+        fit.append(f'{len(unexpected)} tensors have no place in the model '
+                   f'({listing(unexpected)})')
+    if reshaped:
+        fit.append(f'{len(reshaped)} tensors have another shape, checkpoint '
+                   f'vs model ({listing(reshaped)})')
+    nonfinite = [
+        key for key, value in given.items()
+        if torch.is_tensor(value) and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]
+    return dict(
+        fit='; '.join(fit) or None,
+        finite=(f'{len(nonfinite)} tensors hold NaN or infinity '
+                f'({listing(nonfinite)})') if nonfinite else None)

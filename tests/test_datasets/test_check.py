@@ -121,10 +121,12 @@ def test_degenerate_box_warns_with_annotation_and_image(toy, bbox):
     with pytest.warns(DatasetWarning) as record:
         check_dataset_files(train_cfg(toy), ('train_dataloader', ))
     message = str(record[0].message)
-    assert message.startswith(f'{path}: 1 annotation(s) with an empty or '
-                              'degenerate box')
-    assert (f'annotation id {ann["id"]} (image id {ann["image_id"]}): '
-            f'bbox {bbox}') in message
+    total = len(json.loads(path.read_text())['annotations'])
+    assert message.startswith(
+        f'{path}: 1 of {total} boxes are degenerate (width or height < 1 px) '
+        '(ignored in training): ')
+    assert (f'annotation id {ann["id"]} (image id {ann["image_id"]}, '
+            f'{ann["image_id"]:06d}.png): bbox {bbox}') in message
 
 
 def test_empty_area_warns(toy):
@@ -192,3 +194,74 @@ def test_toy_dataset_is_written_by_the_check(tmp_path):
         Config(dict(val_dataloader=dict(dataset=dataset))),
         ('val_dataloader', ))
     assert (tmp_path / 'toy' / 'val' / '000002.png').is_file()
+
+
+@pytest.mark.parametrize('key', ['images', 'annotations'])
+def test_empty_lists_are_errors_naming_the_loader(toy, key):
+    path = toy / 'annotations' / 'instances_train.json'
+    edit(path, lambda coco: coco.update({key: []}))
+    with pytest.raises(DatasetError) as info:
+        check_dataset_files(train_cfg(toy), ('train_dataloader', ))
+    assert str(info.value).startswith(
+        f'{path}: "{key}" is empty, so train_dataloader has nothing to train '
+        'on or evaluate')
+
+
+def test_repeated_ids_and_file_names_are_errors(toy):
+    path = toy / 'annotations' / 'instances_train.json'
+
+    def repeat(coco):
+        coco['images'][1]['id'] = coco['images'][0]['id']
+        coco['images'][2]['file_name'] = coco['images'][3]['file_name']
+        coco['annotations'][1]['id'] = coco['annotations'][0]['id']
+
+    edit(path, repeat)
+    with pytest.raises(DatasetError) as info:
+        check_coco_annotations(str(path), str(toy / 'train'), TOY_CLASSES)
+    assert str(info.value) == (
+        f'{path}: ids and file names must be unique, but these repeat: '
+        'image id 1; image file_name 000004.png; annotation id 1; '
+        'renumber the entries (or merge the files with a tool that does)')
+
+
+def test_boxes_outside_the_image_are_counted_and_named(toy):
+    path = toy / 'annotations' / 'instances_train.json'
+
+    def move(coco):
+        width = coco['images'][0]['width']
+        coco['annotations'][0]['bbox'] = [width + 5, 10, 20, 20]
+        coco['annotations'][1]['bbox'] = [-30, 10, 20, 20]
+        coco['annotations'][2]['bbox'] = [width - 10, 10, 20, 20]
+
+    edit(path, move)
+    with pytest.warns(DatasetWarning) as record:
+        check_coco_annotations(str(path), str(toy / 'train'), TOY_CLASSES)
+    messages = [str(warning.message) for warning in record]
+    total = len(json.loads(path.read_text())['annotations'])
+    assert messages[0].startswith(
+        f'{path}: 2 of {total} boxes are outside (ignored in training): '
+        'annotation id 1 (image id 1, 000001.png): bbox [261, 10, 20, '
+        '20] outside the 256x256 image; annotation id 2')
+    assert messages[1].startswith(
+        f'{path}: 1 of {total} boxes are partly outside (kept unclipped): '
+        'annotation id 3')
+
+
+def truncate(image):
+    image.write_bytes(image.read_bytes()[:200])
+
+
+def test_check_images_names_undecodable_files(toy, capsys):
+    path = toy / 'annotations' / 'instances_train.json'
+    check_dataset_files(train_cfg(toy), ('train_dataloader', ),
+                        check_images=True)
+    assert '4/4' in capsys.readouterr().out
+    truncate(toy / 'train' / '000003.png')
+    check_dataset_files(train_cfg(toy), ('train_dataloader', ))
+    with pytest.raises(DatasetError) as info:
+        check_dataset_files(train_cfg(toy), ('train_dataloader', ),
+                            check_images=True)
+    assert str(info.value).startswith(
+        f'{path}: 1 image(s) do not decode: image id 3: '
+        f'{toy}/train/000003.png (')
+    assert '200 bytes' in str(info.value)

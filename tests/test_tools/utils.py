@@ -16,12 +16,13 @@ TIMEOUT = 600
 
 
 def tiny_config(folder: Path, data_root: Path, base: Path = FASTER,
-                epochs: int = 1) -> Path:
+                epochs: int = 1, extra: str = '') -> Path:
     """A config over ``base`` that trains ``epochs`` short epochs on a
     small toy set in ``data_root`` and keeps every detection for testing,
     so even a barely trained model has predictions to compare. Its name
     keeps MMDetection's fields (``..._toy-shapes-tiny.py``), so the paper
-    table puts a plain and an SE tiny config in one protocol."""
+    table puts a plain and an SE tiny config in one protocol. ``extra``
+    (config lines) comes last."""
     loader = ('dict(batch_size=4, num_workers=0, persistent_workers=False, '
               'dataset=dict(data_root=data_root, toy_spec=toy_spec))')
     path = folder / f'{base.stem}-tiny.py'
@@ -37,16 +38,26 @@ train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
 default_hooks = dict(
     logger=dict(interval=1), checkpoint=dict(interval=1, max_keep_ckpts=5))
 model = dict(test_cfg=dict(rcnn=dict(score_thr=0.0)))
-""")
+{extra}""")
     return path
 
 
-def run(args, cwd, **kwargs) -> subprocess.CompletedProcess:
+def run(args, cwd, returncode: int = 0,
+        **kwargs) -> subprocess.CompletedProcess:
+    """Run ``args`` and assert the exit status (-9: killed by SIGKILL)."""
     result = subprocess.run(
         args, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
         **kwargs)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -3000:]
+    assert result.returncode == returncode, (
+        f'rc {result.returncode}\n' + result.stdout[-3000:] +
+        result.stderr[-3000:])
+    return result
+
+
+def failing(args, cwd, **kwargs) -> subprocess.CompletedProcess:
+    """Run a tool that must refuse: rc 1 and an ``error:`` line."""
+    result = run(args, cwd, returncode=1, **kwargs)
+    assert 'error: ' in result.stderr, result.stderr[-3000:]
     return result
 
 

@@ -47,7 +47,8 @@ from mmdet.registry import DATASETS  # noqa: E402
 from senet_mmdet.apis.excitation import (GateRecorder,  # noqa: E402
                                          excitation_summary, object_crops,
                                          paper_blocks, se_modules)
-from senet_mmdet.engine import trust_checkpoints  # noqa: E402
+from senet_mmdet.engine import (UNSAFE_LOAD_FLAG,  # noqa: E402
+                                allow_unsafe_load)
 
 BATCH = 32
 
@@ -73,6 +74,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--dist-class',
                         help='class of the distribution figure (default: '
                         'the first class)')
+    parser.add_argument(
+        UNSAFE_LOAD_FLAG, action='store_true',
+        help='unpickle the checkpoint in full if weights-only loading '
+        'refuses it (only for files you trust)')
     parser.add_argument('--max-images', type=int,
                         help='use only the first N val images')
     args = parser.parse_args()
@@ -194,8 +199,8 @@ def draw_specificity(summary: Dict[str, dict], out: str) -> None:
 
 def main() -> None:
     args = parse_args()
-    # The checkpoint named on the command line is loaded in full.
-    trust_checkpoints([args.checkpoint])
+    if args.unsafe_load:
+        allow_unsafe_load()
     cfg = Config.fromfile(args.config)
     # init_detector also sets the config's default scope, which building
     # the dataset below needs.

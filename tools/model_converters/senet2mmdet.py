@@ -18,7 +18,8 @@ import torch
 
 import senet_mmdet  # noqa: F401  (registers the timm:// scheme)
 from senet_mmdet.checkpoints import FORMATS, ConversionError, load_converted
-from senet_mmdet.engine import trust_checkpoints
+from senet_mmdet.engine import (UNSAFE_LOAD_FLAG, CheckpointError,
+                                allow_unsafe_load)
 
 
 def config_snippet(conventions, path: str) -> str:
@@ -36,13 +37,18 @@ def main() -> int:
     parser.add_argument('dst', help='converted checkpoint to write')
     parser.add_argument(
         '--format', choices=FORMATS, help='source format (default: detect)')
+    parser.add_argument(
+        UNSAFE_LOAD_FLAG, action='store_true',
+        help='unpickle SRC in full if weights-only loading refuses it '
+        '(downloads can hide code in a pickle: only for files you trust)')
     args = parser.parse_args()
-    # The user names the file to convert: load it in full (ports pickle
-    # more than tensors), as one's own checkpoint.
-    trust_checkpoints([args.src])
+    # SRC is a third-party download: weights-only unless the user opts in.
+    if args.unsafe_load:
+        allow_unsafe_load()
     try:
         state_dict, conventions = load_converted(args.src, args.format)
-    except (ConversionError, FileNotFoundError, ValueError) as error:
+    except (ConversionError, CheckpointError, FileNotFoundError,
+            ValueError) as error:
         print(f'error: {args.src}: {error}', file=sys.stderr)
         return 1
     meta = conventions.to_meta()

@@ -1,3 +1,9 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .dump_metrics_hook import DumpMetricsHook
+from .epoch_seed_hook import EpochSeedHook, epoch_seed
+from .stop_on_nonfinite_hook import NonFiniteTrainingError, StopOnNonFiniteHook
 
-__all__ = ['DumpMetricsHook']
+__all__ = [
+    'AtomicCheckpointHook', 'DumpMetricsHook', 'EpochSeedHook', 'epoch_seed',
+    'NonFiniteTrainingError', 'StopOnNonFiniteHook'
+]

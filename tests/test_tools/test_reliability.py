@@ -1,0 +1,241 @@
+"""A killed, diverged or tampered run loses nothing and runs no one's code.
+
+Runs are killed with SIGKILL at chosen moments by ``kill_at.py`` (before a
+training iteration, before an evaluation batch, halfway through writing a
+checkpoint), as a power cut or the out-of-memory killer would.
+"""
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+import mmdet
+from mmdet.apis import init_detector
+from senet_mmdet.datasets import ToyShapesSpec, make_toy_coco
+from ..test_engine.utils import save_code_running_checkpoint
+from .utils import SPEC, FASTER_PLAIN, failing, python_tool, run, tiny_config
+
+KILL_AT = Path(__file__).parent / 'kill_at.py'
+# Two epochs, evaluated and saved after each, one checkpoint kept: the
+# setting in which mmengine lost every checkpoint to a kill.
+TWO_EPOCHS = '''default_hooks = dict(
+    logger=dict(interval=1), checkpoint=dict(interval=1, max_keep_ckpts=1))
+train_cfg = dict(max_epochs=2, val_interval=1)
+'''
+
+
+def killed_at(moment: str, nth: int, command: list, cwd: Path) -> str:
+    result = run([sys.executable, str(KILL_AT), moment, str(nth), *command[1:]],
+                 cwd, returncode=-9)
+    return result.stdout + result.stderr
+
+
+def tensors(path: Path) -> dict:
+    checkpoint = torch.load(path, weights_only=True)
+    return dict(model=checkpoint['state_dict'],
+                optimizer=checkpoint['optimizer']['state'])
+
+
+def assert_bitwise_equal(resumed: dict, uninterrupted: dict) -> None:
+    for part in ('model', 'optimizer'):
+        flat = torch.utils._pytree.tree_flatten(resumed[part])
+        reference = torch.utils._pytree.tree_flatten(uninterrupted[part])
+        assert flat[1] == reference[1], part
+        for got, want in zip(flat[0], reference[0]):
+            assert torch.equal(torch.as_tensor(got), torch.as_tensor(want))
+
+
+def test_runs_killed_at_any_moment_resume_to_the_same_weights(
+        toy_root, tmp_path):
+    config = tiny_config(tmp_path, toy_root, epochs=2, extra=TWO_EPOCHS)
+    reference = tmp_path / 'uninterrupted'
+    run(python_tool('train.py', config, '--work-dir', reference), tmp_path)
+
+    work = tmp_path / 'work'
+    command = python_tool('train.py', config, '--work-dir', work)
+    resume = [*command, '--resume']
+    partial = work / 'epoch_1.pth.partial'
+
+    # Killed while writing the first checkpoint: its fragment never takes
+    # the checkpoint's name, and resuming starts from scratch.
+    killed_at('save', 1, command, tmp_path)
+    assert partial.is_file() and not (work / 'epoch_1.pth').exists()
+    assert not (work / 'last_checkpoint').exists()
+
+    # Killed during the first evaluation: epoch 1 is saved and named.
+    killed_at('evaluation', 1, resume, tmp_path)
+    assert not partial.exists()
+    assert (work / 'last_checkpoint').read_text() == str(work / 'epoch_1.pth')
+
+    # Killed before the second iteration of epoch 2.
+    log = killed_at('iteration', 2, resume, tmp_path)
+    assert 'resumed epoch: 1' in log
+
+    # Killed while writing epoch 2's checkpoint, with one checkpoint kept:
+    # epoch 1's stays, and last_checkpoint still names it.
+    killed_at('save', 1, resume, tmp_path)
+    assert (work / 'epoch_2.pth.partial').is_file()
+    assert not (work / 'epoch_2.pth').exists()
+    assert (work / 'last_checkpoint').read_text() == str(work / 'epoch_1.pth')
+    torch.load(work / 'epoch_1.pth', weights_only=True)
+
+    result = run(resume, tmp_path)
+    assert 'resumed epoch: 1' in result.stdout + result.stderr
+    assert sorted(p.name for p in work.glob('*.pth*')) == ['epoch_2.pth']
+    assert_bitwise_equal(
+        tensors(work / 'epoch_2.pth'), tensors(reference / 'epoch_2.pth'))
+
+
+def test_divergence_stops_with_an_error_and_keeps_the_good_checkpoint(
+        toy_root, tmp_path):
+    # The learning rate jumps a trillionfold at epoch 2.
+    blow_up = TWO_EPOCHS + (
+        'param_scheduler = [dict(type="MultiStepLR", by_epoch=True, '
+        'milestones=[1], gamma=1e12)]\n')
+    config = tiny_config(tmp_path, toy_root, epochs=2, extra=blow_up)
+    work = tmp_path / 'work'
+    result = failing(
+        python_tool('train.py', config, '--work-dir', work), tmp_path)
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith('error: training stopped at iteration ')
+    assert '(epoch 2, batch ' in error
+    assert f'the last checkpoint, {work}/epoch_1.pth, is from before it' in (
+        error)
+    assert sorted(p.name for p in work.glob('*.pth*')) == ['epoch_1.pth']
+    assert (work / 'last_checkpoint').read_text() == str(work / 'epoch_1.pth')
+    weights = torch.load(work / 'epoch_1.pth', weights_only=True)
+    assert all(
+        torch.isfinite(value).all()
+        for value in weights['state_dict'].values())
+
+
+def test_test_refuses_unfit_and_nonfinite_checkpoints(
+        trained, toy_root, tmp_path):
+    config, checkpoint = trained
+    work = tmp_path / 'work'
+    plain = tiny_config(tmp_path, toy_root, base=FASTER_PLAIN)
+    result = failing(
+        python_tool('test.py', plain, checkpoint, '--work-dir', work),
+        tmp_path)
+    assert 'does not fit the config\'s model' in result.stderr
+    assert 'tensors have no place in the model (backbone.layer1.0.se.' in (
+        result.stderr)
+    assert '--allow-mismatch' in result.stderr
+
+    diverged = tmp_path / 'diverged.pth'
+    weights = torch.load(checkpoint, weights_only=True)
+    weights['state_dict']['backbone.conv1.weight'][0] = float('nan')
+    torch.save(weights, diverged)
+    result = failing(
+        python_tool('test.py', config, diverged, '--work-dir', work),
+        tmp_path)
+    assert ('1 tensors hold NaN or infinity (backbone.conv1.weight)'
+            in result.stderr)
+    assert not (work / 'test_metrics.json').exists()
+
+    run(python_tool('test.py', plain, checkpoint, '--work-dir', work,
+                    '--allow-mismatch'), tmp_path)
+    assert 'coco/bbox_mAP' in json.loads(
+        (work / 'test_metrics.json').read_text())['metrics']
+
+
+def test_code_in_a_checkpoint_runs_nowhere(trained, tmp_path):
+    config, checkpoint = trained
+    marker = tmp_path / 'code_ran'
+    # Inside the work dir, which the tools once trusted wholesale.
+    tampered = tmp_path / 'work' / 'tampered.pth'
+    tampered.parent.mkdir()
+    save_code_running_checkpoint(
+        tampered, marker,
+        torch.load(checkpoint, weights_only=True)['state_dict'])
+    pretrained = tmp_path / 'pretrained.py'
+    pretrained.write_text(
+        f"_base_ = '{config}'\nmodel = dict(backbone=dict(init_cfg=dict("
+        f"type='Pretrained', checkpoint='{tampered}')))\n")
+    for command in (
+            python_tool('model_converters/senet2mmdet.py', tampered,
+                        tmp_path / 'out.pth'),
+            python_tool('test.py', config, tampered),
+            python_tool('train.py', config, '--work-dir', tmp_path / 'work',
+                        '--resume', tampered),
+            python_tool('train.py', config, '--work-dir', tmp_path / 'work',
+                        '--cfg-options', f'load_from={tampered}'),
+            python_tool('train.py', pretrained, '--work-dir',
+                        tmp_path / 'work')):
+        result = failing(command, tmp_path)
+        assert f'{tampered} holds Python objects' in result.stderr, command
+        assert '--unsafe-load' in result.stderr
+        assert not marker.exists(), command
+
+
+def test_training_checkpoints_load_weights_only_in_mmdet(trained, tmp_path):
+    config, checkpoint = trained
+    torch.load(checkpoint, weights_only=True)
+    model = init_detector(str(config), str(checkpoint), device='cpu')
+    assert model.dataset_meta['classes'] == ('rectangle', 'ellipse',
+                                             'triangle')
+    # MMDetection's own train.py resumes from it for a second epoch.
+    stock = Path(mmdet.__file__).parent / '.mim' / 'tools' / 'train.py'
+    longer = tmp_path / 'longer.py'
+    longer.write_text(f"_base_ = '{config}'\n"
+                      'train_cfg = dict(max_epochs=2, val_interval=2)\n')
+    result = run([
+        sys.executable,
+        str(stock),
+        str(longer), '--work-dir',
+        str(tmp_path / 'work'), '--resume',
+        str(checkpoint)
+    ], tmp_path)
+    assert 'resumed epoch: 1' in result.stdout + result.stderr
+    assert (tmp_path / 'work' / 'epoch_2.pth').is_file()
+
+
+def test_faulty_toy_set_trains_or_stops_as_documented(tmp_path):
+    """The toy set with a share of each fault: boxes outside, partly
+    outside or degenerate train with a counted warning; undecodable images
+    stop the run before training with --check-images, and at the first
+    broken image without it; empty annotations stop it before training."""
+    root = tmp_path / 'toy'
+    make_toy_coco(str(root), ToyShapesSpec(**SPEC))
+    train_ann = root / 'annotations' / 'instances_train.json'
+    coco = json.loads(train_ann.read_text())
+    boxes = coco['annotations']
+    for ann in boxes[0::10]:
+        ann['bbox'][0] = 300
+    for ann in boxes[1::10]:
+        ann['bbox'][2] = 0
+    for ann in boxes[2::10]:
+        ann['bbox'][0] = -ann['bbox'][2] // 2
+    train_ann.write_text(json.dumps(coco))
+    config = tiny_config(tmp_path, root)
+    work = tmp_path / 'work'
+    train = python_tool('train.py', config, '--work-dir', work)
+
+    result = run(train, tmp_path)
+    total = len(boxes)
+    for count, kind in ((len(boxes[0::10]), 'outside (ignored in training)'),
+                        (len(boxes[1::10]), 'degenerate (width or height < 1 '
+                         'px) (ignored in training)'),
+                        (len(boxes[2::10]), 'partly outside (kept unclipped)')):
+        assert f'{count} of {total} boxes are {kind}' in result.stderr
+    assert (work / 'epoch_1.pth').is_file()
+
+    broken = [root / 'train' / name for name in ('000002.png', '000005.png')]
+    for image in broken:
+        image.write_bytes(image.read_bytes()[:300])
+    result = failing([*train, '--check-images'], tmp_path)
+    assert f'2 image(s) do not decode: image id 2: {broken[0]}' in (
+        result.stderr)
+    assert f'image id 5: {broken[1]}' in result.stderr
+    assert 'Epoch(train)' not in result.stdout + result.stderr
+    result = run(train, tmp_path, returncode=1)
+    assert f'failed to load image: {broken[0]}' in result.stderr or (
+        f'failed to load image: {broken[1]}' in result.stderr)
+
+    val_ann = root / 'annotations' / 'instances_val.json'
+    coco = json.loads(val_ann.read_text())
+    val_ann.write_text(json.dumps(dict(coco, annotations=[])))
+    result = failing(train, tmp_path)
+    assert f'{val_ann}: "annotations" is empty, so val_dataloader' in (
+        result.stderr)
