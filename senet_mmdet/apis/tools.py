@@ -9,8 +9,10 @@ from typing import Optional, Sequence
 import torch
 from mmengine.config import Config
 from mmengine.hooks import CheckpointHook
+from mmengine.registry import init_default_scope
 
 import mmdet
+from mmdet.registry import MODELS
 from senet_mmdet.datasets import DatasetError, check_dataset_files
 from senet_mmdet.engine import (UNSAFE_LOAD_FLAG, CheckpointError,
                                 NonFiniteTrainingError, allow_unsafe_load,
@@ -91,7 +93,9 @@ def _training_hooks(cfg: Config) -> dict:
         options['default_hooks.checkpoint.type'] = 'AtomicCheckpointHook'
     hooks = list(cfg.get('custom_hooks', []))
     present = {hook.get('type') for hook in hooks}
-    hooks += [dict(type=name) for name in TRAINING_HOOKS if name not in present]
+    hooks += [
+        dict(type=name) for name in TRAINING_HOOKS if name not in present
+    ]
     options['custom_hooks'] = hooks
     return options
 
@@ -105,16 +109,14 @@ def check_test_checkpoint(cfg: Config, checkpoint: str, allow_mismatch: bool,
     architecture only warns, and the tool evaluates a mostly random model
     and writes its metrics as if they were the checkpoint's.
     """
-    from mmengine.registry import init_default_scope
-
-    from mmdet.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(cfg.model)
     problems = checkpoint_problems(model, load_weights_only(checkpoint, 'cpu'))
     refused = []
     if problems['fit'] and not allow_mismatch:
-        refused.append(f'it does not fit the config\'s model: {problems["fit"]}'
-                       ' (pass --allow-mismatch to evaluate it anyway)')
+        refused.append('it does not fit the config\'s model: '
+                       f'{problems["fit"]} (pass --allow-mismatch to '
+                       'evaluate it anyway)')
     if problems['finite'] and not allow_nonfinite:
         refused.append(f'{problems["finite"]} (a diverged training?; pass '
                        '--allow-nonfinite to evaluate it anyway)')

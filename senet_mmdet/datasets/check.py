@@ -7,6 +7,7 @@ data than intended without a word. These checks name the file and the entry.
 """
 import json
 import os.path as osp
+import sys
 import warnings
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -167,7 +168,8 @@ def check_image_files(ann_file: str, img_dir: str, images: List[dict],
     annotation file's ``width``/``height``, which the boxes assume."""
     import mmcv
     from mmengine.utils import ProgressBar
-    bar = ProgressBar(len(images)) if progress else None
+    # sys.stdout now, not mmengine's default bound when it was imported.
+    bar = ProgressBar(len(images), file=sys.stdout) if progress else None
     broken, resized = [], []
     for image in images:
         path = osp.join(img_dir, image['file_name'])

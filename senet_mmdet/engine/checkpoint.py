@@ -139,7 +139,8 @@ def _rebuilt(value: Any) -> Any:
                                  value['max_length'])
         if kind == 'Counter':
             return Counter(_rebuilt(value['items']))
-        return type(value)((key, _rebuilt(item)) for key, item in value.items())
+        return type(value)(
+            (key, _rebuilt(item)) for key, item in value.items())
     if isinstance(value, list):
         return [_rebuilt(item) for item in value]
     return value

@@ -149,7 +149,8 @@ def test_malformed_box_and_unknown_ids_are_errors(toy):
         check_coco_annotations(str(path), str(toy / 'train'), TOY_CLASSES)
     message = str(info.value)
     assert '3 broken annotation(s)' in message
-    assert 'annotation id 1 (image id 1): bbox [1, 2, 3] is not' in message
+    assert ('annotation id 1 (image id 1, 000001.png): bbox [1, 2, 3] is '
+            'not') in message
     assert 'category_id 9 is not in "categories"' in message
     assert 'annotation id 3 (image id 99): no image with this id' in message
 

@@ -26,8 +26,9 @@ train_cfg = dict(max_epochs=2, val_interval=1)
 
 
 def killed_at(moment: str, nth: int, command: list, cwd: Path) -> str:
-    result = run([sys.executable, str(KILL_AT), moment, str(nth), *command[1:]],
-                 cwd, returncode=-9)
+    result = run(
+        [sys.executable, str(KILL_AT), moment, str(nth), *command[1:]],
+        cwd, returncode=-9)
     return result.stdout + result.stderr
 
 
@@ -152,7 +153,7 @@ def test_code_in_a_checkpoint_runs_nowhere(trained, tmp_path):
     pretrained = tmp_path / 'pretrained.py'
     pretrained.write_text(
         f"_base_ = '{config}'\nmodel = dict(backbone=dict(init_cfg=dict("
-        f"type='Pretrained', checkpoint='{tampered}')))\n")
+        f"_delete_=True, type='Pretrained', checkpoint='{tampered}')))\n")
     for command in (
             python_tool('model_converters/senet2mmdet.py', tampered,
                         tmp_path / 'out.pth'),
@@ -214,10 +215,11 @@ def test_faulty_toy_set_trains_or_stops_as_documented(tmp_path):
 
     result = run(train, tmp_path)
     total = len(boxes)
-    for count, kind in ((len(boxes[0::10]), 'outside (ignored in training)'),
-                        (len(boxes[1::10]), 'degenerate (width or height < 1 '
-                         'px) (ignored in training)'),
-                        (len(boxes[2::10]), 'partly outside (kept unclipped)')):
+    kinds = ('outside (ignored in training)',
+             'degenerate (width or height < 1 px) (ignored in training)',
+             'partly outside (kept unclipped)')
+    for start, kind in enumerate(kinds):
+        count = len(boxes[start::10])
         assert f'{count} of {total} boxes are {kind}' in result.stderr
     assert (work / 'epoch_1.pth').is_file()
 

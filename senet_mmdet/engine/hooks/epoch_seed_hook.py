@@ -1,4 +1,4 @@
-"""Reseed every training epoch, so a resumed run repeats an uninterrupted one."""
+"""Reseed every training epoch: a resumed run repeats an uninterrupted one."""
 import numpy as np
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook

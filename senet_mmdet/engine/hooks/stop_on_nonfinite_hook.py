@@ -47,7 +47,8 @@ class StopOnNonFiniteHook(Hook):
             if not bool(torch.isfinite(torch.as_tensor(value)).all())
         ]
         if terms:
-            self._stop(runner, f'{where}: non-finite loss ({", ".join(terms)})')
+            self._stop(runner,
+                       f'{where}: non-finite loss ({", ".join(terms)})')
         if not self.check_parameters:
             return
         model = runner.model.module if is_model_wrapper(
