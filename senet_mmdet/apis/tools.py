@@ -1,4 +1,5 @@
 """Helpers behind tools/: MMDetection's own tools, reused, not copied."""
+import copy
 import gc
 import importlib.util
 import os.path as osp
@@ -51,13 +52,47 @@ def mmdet_tool(name: str) -> ModuleType:
     return module
 
 
+def _fill_none_parents(cfg: Config, options: dict) -> dict:
+    """``--cfg-options`` with the options under a key that is None in
+    ``cfg`` grouped into one option that replaces it.
+
+    mmengine refuses to merge ``model.backbone.init_cfg.type=Pretrained``
+    into a config whose ``init_cfg`` is None (a TypeError that suggests
+    ``_delete_``, which a command line cannot give); with nothing there to
+    merge with, the options can only mean a new dict, and a dict option
+    with ``_delete_=True`` says so to mmengine.
+    """
+    filled = {}
+    for key, value in options.items():
+        parts = key.split('.')
+        node, target = cfg.to_dict(), key
+        for depth in range(len(parts) - 1):
+            if not isinstance(node, dict) or parts[depth] not in node:
+                break
+            if node[parts[depth]] is None:
+                target = '.'.join(parts[:depth + 1])
+                group = filled.setdefault(target, {'_delete_': True})
+                for part in parts[depth + 1:-1]:
+                    group = group.setdefault(part, {})
+                group[parts[-1]] = value
+                break
+            node = node[parts[depth]]
+        if target == key:
+            filled[key] = value
+    return filled
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Load a config and apply ``--cfg-options`` as MMDetection's tools do."""
+    """Load a config and apply ``--cfg-options`` as MMDetection's tools do,
+    except that options may fill a key that is None in the config
+    (:func:`_fill_none_parents`)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file {path} does not exist')
     cfg = Config.fromfile(path)
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        # mmengine pops ``_delete_`` from the dicts it merges.
+        cfg.merge_from_dict(
+            copy.deepcopy(_fill_none_parents(cfg, cfg_options)))
     return cfg
 
 
@@ -178,7 +213,8 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
                                   given['--allow-nonfinite'])
     except (FileNotFoundError, DatasetError, CheckpointError) as error:
         sys.exit(f'error: {error}')
-    options = dict(args.cfg_options or {})
+    options = _fill_none_parents(Config.fromfile(args.config),
+                                 args.cfg_options or {})
     options.update(_cpu_distributed(args))
     if given['--tensorboard']:
         options.update(_tensorboard(cfg))

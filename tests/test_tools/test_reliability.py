@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 import mmdet
-from mmdet.apis import init_detector
+from mmdet.apis import DetInferencer, init_detector
 from senet_mmdet.datasets import ToyShapesSpec, make_toy_coco
 from ..test_engine.utils import save_code_running_checkpoint
 from .utils import SPEC, FASTER_PLAIN, failing, python_tool, run, tiny_config
@@ -150,10 +150,6 @@ def test_code_in_a_checkpoint_runs_nowhere(trained, tmp_path):
     save_code_running_checkpoint(
         tampered, marker,
         torch.load(checkpoint, weights_only=True)['state_dict'])
-    pretrained = tmp_path / 'pretrained.py'
-    pretrained.write_text(
-        f"_base_ = '{config}'\nmodel = dict(backbone=dict(init_cfg=dict("
-        f"_delete_=True, type='Pretrained', checkpoint='{tampered}')))\n")
     for command in (
             python_tool('model_converters/senet2mmdet.py', tampered,
                         tmp_path / 'out.pth'),
@@ -162,20 +158,30 @@ def test_code_in_a_checkpoint_runs_nowhere(trained, tmp_path):
                         '--resume', tampered),
             python_tool('train.py', config, '--work-dir', tmp_path / 'work',
                         '--cfg-options', f'load_from={tampered}'),
-            python_tool('train.py', pretrained, '--work-dir',
-                        tmp_path / 'work')):
+            # As README's command line sets it, on a config whose
+            # init_cfg is None.
+            python_tool('train.py', config, '--work-dir', tmp_path / 'work',
+                        '--cfg-options',
+                        'model.backbone.init_cfg.type=Pretrained',
+                        f'model.backbone.init_cfg.checkpoint={tampered}')):
         result = failing(command, tmp_path)
         assert f'{tampered} holds Python objects' in result.stderr, command
         assert '--unsafe-load' in result.stderr
         assert not marker.exists(), command
 
 
-def test_training_checkpoints_load_weights_only_in_mmdet(trained, tmp_path):
+def test_training_checkpoints_load_weights_only_in_mmdet(
+        trained, toy_root, tmp_path):
     config, checkpoint = trained
     torch.load(checkpoint, weights_only=True)
     model = init_detector(str(config), str(checkpoint), device='cpu')
     assert model.dataset_meta['classes'] == ('rectangle', 'ellipse',
                                              'triangle')
+    inferencer = DetInferencer(
+        model=str(config), weights=str(checkpoint), device='cpu',
+        show_progress=False)
+    image = next((toy_root / 'val').glob('*.png'))
+    assert len(inferencer(str(image))['predictions']) == 1
     # MMDetection's own train.py resumes from it for a second epoch.
     stock = Path(mmdet.__file__).parent / '.mim' / 'tools' / 'train.py'
     longer = tmp_path / 'longer.py'

@@ -1,0 +1,24 @@
+from senet_mmdet.apis.tools import load_config
+from ..test_tools.utils import REPO
+
+GENERIC = REPO / 'configs' / 'senet' / 'faster-rcnn_se-r50_fpn_1x_coco.py'
+
+
+def test_cfg_options_fill_an_init_cfg_that_is_none():
+    """The command line that mmengine refused: init_cfg is None in the
+    generic SE configs."""
+    assert load_config(str(GENERIC)).model.backbone.init_cfg is None
+    cfg = load_config(
+        str(GENERIC), {
+            'model.backbone.init_cfg.type': 'Pretrained',
+            'model.backbone.init_cfg.checkpoint': 'timm://seresnet50.a1_in1k'
+        })
+    assert cfg.model.backbone.init_cfg == dict(
+        type='Pretrained', checkpoint='timm://seresnet50.a1_in1k')
+    assert cfg.model.backbone.depth == 50
+
+
+def test_cfg_options_still_merge_into_dicts():
+    cfg = load_config(str(GENERIC), {'model.backbone.frozen_stages': 2})
+    assert cfg.model.backbone.frozen_stages == 2
+    assert cfg.model.backbone.type == 'SEResNet'
