@@ -95,7 +95,7 @@ def load_weights_only(filename: str, map_location=None) -> Any:
 
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)
-def _load_local(filename: str, map_location=None) -> Any:
+def load_from_local_weights_only(filename: str, map_location=None) -> Any:
     """mmengine's loader for local paths, replaced by the weights-only one."""
     return load_weights_only(filename, map_location)
 

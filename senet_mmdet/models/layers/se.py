@@ -147,9 +147,25 @@ def is_frozen_batchnorm(norm: nn.Module) -> bool:
             and norm.running_var is not None)
 
 
+def scaled_residual_relu(x: Tensor, weight: Tensor, bias: Tensor,
+                         identity: Tensor) -> Tensor:
+    """``relu(x * weight + bias + identity)``, per-channel ``weight`` and
+    ``bias`` of shape (N, C, 1, 1), in one full-size temporary."""
+    # Same arithmetic, two orders: timed on 2 CPU cores, the per-channel
+    # operand broadcasts faster as addcmul's first argument for
+    # channels_last tensors (about 2x at 8x256x56x56), the full-size one
+    # for NCHW tensors.
+    if x.is_contiguous(memory_format=torch.channels_last):
+        out = torch.addcmul(bias, x, weight)
+        out += identity
+    else:
+        out = torch.addcmul(identity, x, weight)
+        out += bias
+    return out.relu_()
+
+
 class _ScaledResidualReLU(torch.autograd.Function):
-    """``relu(x * weight + bias + identity)`` with per-channel ``weight`` and
-    ``bias`` of shape (N, C, 1, 1), saving only ``x`` and the output.
+    """:func:`scaled_residual_relu`, saving only ``x`` and the output.
 
     Autograd on the same expression would also keep ``x * weight``, a
     full-size tensor; here backward recomputes what it needs from ``x``, which
@@ -160,17 +176,7 @@ class _ScaledResidualReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor,
                 identity: Tensor) -> Tensor:
-        # Same arithmetic, two orders: timed on 2 CPU cores, the per-channel
-        # operand broadcasts faster as addcmul's first argument for
-        # channels_last tensors (about 2x at 8x256x56x56), the full-size one
-        # for NCHW tensors.
-        if x.is_contiguous(memory_format=torch.channels_last):
-            out = torch.addcmul(bias, x, weight)
-            out += identity
-        else:
-            out = torch.addcmul(identity, x, weight)
-            out += bias
-        out.relu_()
+        out = scaled_residual_relu(x, weight, bias, identity)
         ctx.save_for_backward(x, weight, out)
         return out
 
@@ -188,6 +194,20 @@ class _ScaledResidualReLU(torch.autograd.Function):
         grad_weight = grad_weight[:, :, None, None]
         grad_bias = grad.sum(dim=(2, 3), keepdim=True)
         return grad_x, grad_weight, grad_bias, grad
+
+
+def _keeps_graph(*tensors: Tensor) -> bool:
+    """Whether the fused step must record a backward: a gradient will flow,
+    and nothing is capturing the graph as plain operations instead.
+
+    TorchScript (``torch.jit.trace(...).save()``) and ONNX export cannot
+    hold a Python autograd Function, and inference needs no backward; they
+    all get the same arithmetic as plain operations.
+    """
+    return (torch.is_grad_enabled()
+            and any(tensor.requires_grad for tensor in tensors)
+            and not torch.jit.is_tracing() and not torch.jit.is_scripting()
+            and not torch.onnx.is_in_onnx_export())
 
 
 def conv_output_mean(conv: nn.Module, conv_input: Tensor,
@@ -231,7 +251,9 @@ def se_norm_residual_relu(se: SqueezeExcitation,
     # half precision, and mixing them would promote the whole feature map.
     weight = (a * gate).to(x.dtype)
     bias = (b * gate).to(x.dtype)
-    return _ScaledResidualReLU.apply(x, weight, bias, identity)
+    if _keeps_graph(x, weight, bias, identity):
+        return _ScaledResidualReLU.apply(x, weight, bias, identity)
+    return scaled_residual_relu(x, weight, bias, identity)
 
 
 # MMDetection's registry lists it with the other models. mmcv's plugin

@@ -534,6 +534,25 @@ def test_fused_se_backbone_compiles():
     assert_equal_to_scale(grad[0], ref_grad[0])
 
 
+@pytest.mark.parametrize('depth', [18, 50])
+def test_fused_backbone_traces_saves_and_reloads_exactly(depth, tmp_path):
+    """TorchScript cannot hold a Python autograd Function: a traced model
+    of the fused step (gradients enabled, as a deployment script leaves
+    them) saves, reloads and reproduces the eager outputs bit for bit."""
+    torch.manual_seed(0)
+    model = SEResNet(depth=depth, zero_init_residual=False)
+    model.init_weights()
+    randomize_norms(model)
+    model.eval()
+    assert model.layer2[0].se_fuses_with_last_norm()
+    x = torch.randn(1, 3, 72, 88)
+    traced = torch.jit.trace(model, x)
+    traced.save(str(tmp_path / 'seresnet.pt'))
+    loaded = torch.jit.load(str(tmp_path / 'seresnet.pt'))
+    for out, ref in zip(loaded(x), model(x)):
+        assert torch.equal(out, ref)
+
+
 def test_fused_se_under_autocast_keeps_the_feature_dtype():
     """Mixed precision (CPU bfloat16 autocast): the fused step returns what
     the straightforward block returns, in the same dtype, and trains."""
