@@ -46,7 +46,8 @@ $(INSTALLED): $(REQUIREMENTS)
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -r requirements/build.txt
 	$(PIP) install -r requirements/torch.txt
-	$(PIP) install -r requirements.txt -r requirements/tests.txt
+	$(PIP) install -r requirements.txt -r requirements/tests.txt \
+		-r requirements/deploy.txt
 	MAX_JOBS=$$(nproc) $(PIP) install --no-build-isolation -r requirements/mmcv.txt
 	echo "$(CURDIR)" > "$$($(VENV_PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/senet_mmdet.pth"
 	$(VENV_PYTHON) tools/check_install.py
