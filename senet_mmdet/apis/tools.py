@@ -5,7 +5,7 @@ import importlib.util
 import os.path as osp
 import sys
 from types import ModuleType
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -82,24 +82,24 @@ def _fill_none_parents(cfg: Config, options: dict) -> dict:
     return filled
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+def load_config_and_options(path: str,
+                            cfg_options: dict) -> Tuple[Config, dict]:
     """Load a config and apply ``--cfg-options`` as MMDetection's tools do,
     except that options may fill a key that is None in the config
-    (:func:`_fill_none_parents`)."""
+    (:func:`_fill_none_parents`); returns the config and the options in the
+    form that MMDetection's tool merges the same way."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file {path} does not exist')
     cfg = Config.fromfile(path)
-    if cfg_options:
-        # mmengine pops ``_delete_`` from the dicts it merges.
-        cfg.merge_from_dict(
-            copy.deepcopy(_fill_none_parents(cfg, cfg_options)))
-    return cfg
+    options = _fill_none_parents(cfg, cfg_options)
+    # mmengine pops ``_delete_`` from the dicts it merges.
+    cfg.merge_from_dict(copy.deepcopy(options))
+    return cfg, options
 
 
-def _work_dir(args, cfg: Config) -> str:
-    """The work dir that MMDetection's tools pick: CLI, config, file name."""
-    return args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """:func:`load_config_and_options`, the config only."""
+    return load_config_and_options(path, cfg_options or {})[0]
 
 
 def _cpu_distributed(args) -> dict:
@@ -184,9 +184,9 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     and says how to get it, instead of a traceback from deep in a runner.
 
     On top of MMDetection's tool: testing writes the metrics to
-    ``{work_dir}/test_metrics.json`` (:class:`DumpMetricsHook`), the
-    checkpoints given to ``--resume`` or to test, and those in the work dir,
-    load weights-only (:mod:`senet_mmdet.engine.checkpoint`), training
+    ``{work_dir}/test_metrics.json`` (:class:`DumpMetricsHook`), every
+    checkpoint loads weights-only unless ``--unsafe-load``
+    (:mod:`senet_mmdet.engine.checkpoint`), training
     runs the reliability hooks (:data:`TRAINING_HOOKS`, atomic
     checkpoints), testing refuses a checkpoint that does not fit the model
     or is not finite, ``--launcher pytorch`` also runs on CPU-only machines
@@ -206,15 +206,14 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
             raise FileNotFoundError(
                 f'checkpoint {checkpoint} does not exist; pass a .pth written '
                 'by tools/train.py (work_dirs/<config>/epoch_*.pth)')
-        cfg = load_config(args.config, args.cfg_options)
+        cfg, options = load_config_and_options(args.config,
+                                               args.cfg_options or {})
         check_dataset_files(cfg, loaders, given['--check-images'])
         if checkpoint is not None:
             check_test_checkpoint(cfg, checkpoint, given['--allow-mismatch'],
                                   given['--allow-nonfinite'])
     except (FileNotFoundError, DatasetError, CheckpointError) as error:
         sys.exit(f'error: {error}')
-    options = _fill_none_parents(Config.fromfile(args.config),
-                                 args.cfg_options or {})
     options.update(_cpu_distributed(args))
     if given['--tensorboard']:
         options.update(_tensorboard(cfg))
