@@ -12,6 +12,10 @@
 #               (work_dirs/compare/); a second run resumes.
 # make bench:   SE-ResNet-50 vs ResNet-50 (and mmpretrain's SEResNet-50):
 #               CPU time and memory ratios, FLOPs; JSON in work_dirs/.
+# make install-torch21: the second tested stack in .venv-torch21/: torch
+#               2.1.2, mmcv 2.1.0 compiled against it, mmdeploy 1.3.1.
+# make test-torch21: the tests named in TORCH21_TESTS on that stack, the
+#               whole-detector mmdeploy export among them (.ci/run runs it).
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -31,7 +35,8 @@ TOY_VAL := data/toy_shapes/val
 TOY_VAL_ANN := data/toy_shapes/annotations/instances_val.json
 SEEDS ?= 3
 
-.PHONY: install test demo demo-mask excitation compare bench clean
+.PHONY: install test demo demo-mask excitation compare bench clean \
+	install-torch21 test-torch21
 
 install: $(INSTALLED)
 
@@ -46,8 +51,8 @@ $(INSTALLED): $(REQUIREMENTS)
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -r requirements/build.txt
 	$(PIP) install -r requirements/torch.txt
-	$(PIP) install -r requirements.txt -r requirements/tests.txt \
-		-r requirements/deploy.txt
+	$(PIP) install -r requirements.txt -r requirements/optional.txt \
+		-r requirements/tests.txt -r requirements/deploy.txt
 	MAX_JOBS=$$(nproc) $(PIP) install --no-build-isolation -r requirements/mmcv.txt
 	echo "$(CURDIR)" > "$$($(VENV_PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/senet_mmdet.pth"
 	$(VENV_PYTHON) tools/check_install.py
@@ -83,5 +88,40 @@ demo-mask: install
 bench: install
 	$(VENV_PYTHON) tools/analysis/benchmark.py --out work_dirs/benchmark.json
 
+# The torch 2.1 stack. pip's wheel cache is keyed by the sdist, not by the
+# torch a wheel was compiled against, so this stack's mmcv build gets a cache
+# of its own: the default one would hand it the torch 2.13 build.
+VENV21 := .venv-torch21
+VENV21_PYTHON := $(VENV21)/bin/python
+PIP21 := $(VENV21_PYTHON) -m pip
+INSTALLED21 := $(VENV21)/.installed
+REQUIREMENTS21 := requirements.txt requirements/build.txt \
+	requirements/mmcv.txt $(wildcard requirements/torch21/*.txt)
+MMCV21_CACHE := $(HOME)/.cache/pip-mmcv-torch21
+# What the torch 2.1 stack runs: the backbones, the SE layer and its fused
+# step, the checkpoint loading and saving, every config, a short training
+# and test through our tools, and the mmdeploy export.
+TORCH21_TESTS := tests/test_models tests/test_engine tests/test_configs \
+	tests/test_registry.py tests/test_tools/test_train_test.py \
+	tests/test_tools/test_mmdeploy.py
+
+install-torch21: $(INSTALLED21)
+
+$(INSTALLED21): $(REQUIREMENTS21)
+	test -x $(VENV21_PYTHON) || $(PYTHON) -m venv $(VENV21)
+	$(PIP21) install -r requirements/build.txt
+	$(PIP21) install -r requirements/torch21/torch.txt
+	$(PIP21) install -r requirements/torch21/torch.txt -r requirements.txt \
+		-r requirements/torch21/optional.txt \
+		-r requirements/torch21/deploy.txt -r requirements/torch21/tests.txt
+	MAX_JOBS=$$(nproc) PIP_CACHE_DIR=$(MMCV21_CACHE) $(PIP21) install \
+		--no-build-isolation -r requirements/mmcv.txt
+	echo "$(CURDIR)" > "$$($(VENV21_PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/senet_mmdet.pth"
+	$(VENV21_PYTHON) tools/check_install.py
+	touch $@
+
+test-torch21: install-torch21
+	$(VENV21_PYTHON) -m pytest $(TORCH21_TESTS)
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(VENV21) build *.egg-info

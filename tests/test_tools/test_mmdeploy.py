@@ -1,0 +1,116 @@
+"""tools/deployment/deploy.py: the whole detector through mmdeploy to
+onnxruntime. The export tests run on the torch 2.1 stack (make
+test-torch21, which .ci/run runs); the refusal test runs on both."""
+import importlib.util
+import json
+import sys
+
+import pytest
+
+from .utils import REPO, TOOLS, python_tool, run
+
+
+def deploy_tool():
+    spec = importlib.util.spec_from_file_location(
+        'deploy_tool', TOOLS / 'deployment' / 'deploy.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_without_mmdeploy_the_error_names_the_torch21_stack(monkeypatch):
+    tool = deploy_tool()
+    monkeypatch.setitem(sys.modules, 'mmdeploy', None)
+    with pytest.raises(tool.DeployError) as error:
+        tool.require_mmdeploy()
+    assert 'mmdeploy is not installed' in str(error.value)
+    assert 'make install-torch21' in str(error.value)
+    assert 'tools/deployment/pytorch2onnx.py' in str(error.value)
+
+
+def test_matching_needs_label_box_and_score_within_bounds():
+    import numpy as np
+    tool = deploy_tool()
+    reference = dict(
+        boxes=np.array([[10., 10., 50., 50.], [0., 0., 5., 5.]]),
+        scores=np.array([0.9, 0.2]), labels=np.array([1, 2]))
+    close = dict(
+        boxes=np.array([[10.5, 10., 50., 50.]]), scores=np.array([0.895]),
+        labels=np.array([1]))
+    result = tool.unmatched_and_differences(
+        reference, close, floor=0.3, box_bound=1.0, score_bound=0.01,
+        max_kept=100)
+    # The 0.2 detection is below the floor and is not looked for.
+    assert result == dict(checked=1, missing=[], max_box_diff=0.5,
+                          max_score_diff=pytest.approx(0.005))
+    for changed in (dict(labels=np.array([0])),
+                    dict(boxes=np.array([[12., 10., 50., 50.]])),
+                    dict(scores=np.array([0.8]))):
+        result = tool.unmatched_and_differences(
+            reference, {**close, **changed}, floor=0.3, box_bound=1.0,
+            score_bound=0.01, max_kept=100)
+        assert result['missing'] == [0]
+    # A candidate cut at max_kept detections lowers what must be found.
+    result = tool.unmatched_and_differences(
+        reference, dict(boxes=np.zeros((1, 4)), scores=np.array([0.95]),
+                        labels=np.array([0])), floor=-np.inf,
+        box_bound=1.0, score_bound=0.01, max_kept=1)
+    assert result['checked'] == 0
+
+
+def export_report(config, checkpoint, images, work_dir, *flags) -> dict:
+    pytest.importorskip(
+        'mmdeploy', reason='mmdeploy exports on the torch 2.1 stack: make '
+        'test-torch21 (.ci/run runs it)')
+    weights = [] if checkpoint is None else [checkpoint]
+    result = run(
+        python_tool('deployment/deploy.py', config, *weights, '--image',
+                    *images, '--work-dir', work_dir, '--repeat', 1, *flags),
+        work_dir.parent)
+    assert 'latency of test_step on the first image' in result.stdout
+    return json.loads((work_dir / 'report.json').read_text())
+
+
+def test_trained_toy_detector_exports_with_detection_parity(
+        trained, toy_root, tmp_path):
+    import onnx
+    config, checkpoint = trained
+    images = sorted((toy_root / 'val').glob('*.png'))[:3]
+    report = export_report(config, checkpoint, images, tmp_path / 'deploy',
+                           '--score-thr', '0.05')
+    for image in report['images']:
+        export, mmdet = image['comparisons']
+        # The test config keeps every detection (score_thr 0): 100 each.
+        assert export['onnxruntime'] == export['pytorch'] == 100
+        assert export['ok'] and export['checked'] > 100
+        assert export['max_box_diff'] <= 1e-2
+        assert mmdet['ok'] and mmdet['checked'] > 0
+    # Standard ONNX operators only: any onnxruntime runs the file, without
+    # mmdeploy's custom-op library.
+    model = onnx.load(str(tmp_path / 'deploy' / 'end2end.onnx'))
+    assert {node.domain for node in model.graph.node} == {''}
+    assert {'RoiAlign', 'NonMaxSuppression'} <= {
+        node.op_type for node in model.graph.node}
+
+
+def test_flagship_exports_with_dynamic_size(toy_root, tmp_path):
+    import mmcv
+    import numpy as np
+    flagship = REPO / 'configs' / 'faster_rcnn_se_r50.py'
+    wide = tmp_path / 'wide.png'
+    mmcv.imwrite(
+        np.random.default_rng(0).integers(0, 256, (200, 320, 3),
+                                          dtype=np.uint8), str(wide))
+    square = sorted((toy_root / 'val').glob('*.png'))[0]
+    # Random weights: the export is checked exactly; no detection scores
+    # 0.3, so nothing is compared with MMDetection's.
+    report = export_report(flagship, None, [square, wide],
+                           tmp_path / 'deploy')
+    # The test pipeline resizes to at most 1333 x 800 and pads to 32: the
+    # file exported at 800 x 800 runs at 800 x 1280.
+    assert [image['input_shape'] for image in report['images']] == [
+        [1, 3, 800, 800], [1, 3, 800, 1280]]
+    for image in report['images']:
+        export, mmdet = image['comparisons']
+        assert export['ok'] and export['checked'] > 0
+        assert mmdet['ok']

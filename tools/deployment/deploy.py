@@ -1,0 +1,311 @@
+"""Export a whole detector to ONNX with mmdeploy and check its detections in
+onnxruntime against PyTorch.
+
+    python tools/deployment/deploy.py CONFIG [CHECKPOINT] --image IMG [IMG ...]
+        [--deploy-cfg configs/deploy/detection_onnxruntime_dynamic.py]
+        [--work-dir work_dirs/deploy] [--score-thr 0.3] [--repeat N]
+
+Runs where mmdeploy 1.3.1 can export: torch 2.1 (``make install-torch21``,
+then ``.venv-torch21/bin/python tools/deployment/deploy.py ...``). On torch
+2.13 it stops with an error naming that stack; there
+``tools/deployment/pytorch2onnx.py`` exports the backbone and neck.
+
+The first image is the export's example input; every image is then run
+three ways and compared:
+
+- export parity: onnxruntime against the same rewritten model run in
+  PyTorch (mmdeploy's rewriters active), raw ``dets``/``labels`` in input
+  pixels. The two compute the same function, so the bounds are tight.
+- against MMDetection: onnxruntime against the model's own ``test_step``,
+  boxes in image pixels. mmdeploy's graph differs from MMDetection's
+  post-processing by design (one RPN NMS over all levels instead of one per
+  level, ``pre_top_k``), so proposals near others can differ; the bounds
+  are looser and only detections scoring at least ``--score-thr`` are
+  checked.
+
+A detection of one side must have one on the other side with the same
+label, every box coordinate within the box bound and the score within the
+score bound; detections scoring within the score bound of the lowest score
+a side kept (it keeps at most ``max_per_img``) may be missing. The tool
+writes ``end2end.onnx`` and ``report.json`` in ``--work-dir``, prints a
+table and the median latency of both runtimes, and exits 1 when a check
+fails.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import sys
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+import senet_mmdet  # noqa: F401  (registers the SE modules)
+from senet_mmdet.engine import UNSAFE_LOAD_FLAG, allow_unsafe_load
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEPLOY_CFG = osp.join(REPO, 'configs', 'deploy',
+                      'detection_onnxruntime_dynamic.py')
+TORCH21_HINT = ('mmdeploy 1.3.1 exports on torch 2.1: make install-torch21, '
+                'then run this tool with .venv-torch21/bin/python; on this '
+                'stack tools/deployment/pytorch2onnx.py exports the backbone '
+                'and neck')
+# (box bound in pixels, score bound) of each comparison.
+BOUNDS = dict(export=(1e-2, 1e-4), mmdet=(1.0, 1e-2))
+
+
+class DeployError(Exception):
+    """A refusal with its reason; the tool prints it as ``error: ...``."""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument(
+        'checkpoint', nargs='?',
+        help='trained weights (.pth); without them the weights are random')
+    parser.add_argument('--image', nargs='+', required=True,
+                        help='images to export with (the first) and check')
+    parser.add_argument('--deploy-cfg', default=DEPLOY_CFG,
+                        help='mmdeploy deploy config (onnxruntime backend)')
+    parser.add_argument('--work-dir', default='work_dirs/deploy')
+    parser.add_argument(
+        '--score-thr', type=float, default=0.3,
+        help='lowest score checked against MMDetection (default 0.3)')
+    parser.add_argument('--repeat', type=int, default=5,
+                        help='timed runs of each runtime (median)')
+    parser.add_argument(
+        UNSAFE_LOAD_FLAG, action='store_true',
+        help='unpickle the checkpoint in full if weights-only loading '
+        'refuses it (only for files you trust)')
+    args = parser.parse_args()
+    for name in ('config', 'checkpoint', 'deploy_cfg'):
+        path = getattr(args, name)
+        if path is not None and not osp.isfile(path):
+            parser.error(f'{name.replace("_", "-")} {path} does not exist')
+    for path in args.image:
+        if not osp.isfile(path):
+            parser.error(f'image {path} does not exist')
+    if args.repeat < 1:
+        parser.error(f'--repeat must be at least 1, got {args.repeat}')
+    return args
+
+
+def require_mmdeploy() -> None:
+    try:
+        import mmdeploy  # noqa: F401
+    except ImportError as error:
+        raise DeployError(f'mmdeploy is not installed ({error}). '
+                          f'{TORCH21_HINT}') from None
+
+
+def detections(boxes: torch.Tensor, scores: torch.Tensor,
+               labels: torch.Tensor) -> Dict[str, np.ndarray]:
+    return dict(
+        boxes=boxes.detach().float().numpy().reshape(-1, 4),
+        scores=scores.detach().float().numpy().reshape(-1),
+        labels=labels.detach().numpy().reshape(-1).astype(np.int64))
+
+
+def unmatched_and_differences(reference: Dict[str, np.ndarray],
+                              candidate: Dict[str, np.ndarray],
+                              floor: float, box_bound: float,
+                              score_bound: float, max_kept: int) -> dict:
+    """Detections of ``reference`` scoring at least ``floor`` that
+    ``candidate`` lacks, and the largest box and score differences of the
+    matched ones. A candidate matches when its label is the same, its
+    score within ``score_bound`` and every coordinate within
+    ``box_bound``; the closest one counts."""
+    if len(candidate['scores']) >= max_kept:
+        # The candidate stopped at max_kept detections: a reference
+        # detection scoring about as low as its last one may be cut.
+        floor = max(floor, float(candidate['scores'].min()) + score_bound)
+    checked = np.flatnonzero(reference['scores'] >= floor)
+    missing, box_diffs, score_diffs = [], [0.0], [0.0]
+    for index in checked:
+        same_label = candidate['labels'] == reference['labels'][index]
+        box_diff = np.abs(candidate['boxes'] -
+                          reference['boxes'][index]).max(axis=1,
+                                                         initial=0.0)
+        score_diff = np.abs(candidate['scores'] - reference['scores'][index])
+        fits = same_label & (box_diff <= box_bound) & (score_diff <=
+                                                        score_bound)
+        if not fits.any():
+            missing.append(int(index))
+            continue
+        best = np.flatnonzero(fits)[np.argmin(box_diff[fits])]
+        box_diffs.append(float(box_diff[best]))
+        score_diffs.append(float(score_diff[best]))
+    return dict(checked=int(len(checked)), missing=missing,
+                max_box_diff=max(box_diffs), max_score_diff=max(score_diffs))
+
+
+def compare(name: str, ours: Dict[str, np.ndarray],
+            theirs: Dict[str, np.ndarray], floor: float,
+            max_kept: int) -> dict:
+    """Both ways: every checked detection of each side is on the other."""
+    box_bound, score_bound = BOUNDS[name]
+    forward = unmatched_and_differences(ours, theirs, floor, box_bound,
+                                        score_bound, max_kept)
+    backward = unmatched_and_differences(theirs, ours, floor, box_bound,
+                                         score_bound, max_kept)
+    return dict(
+        comparison=name, box_bound=box_bound, score_bound=score_bound,
+        floor=floor, onnxruntime=len(ours['scores']),
+        pytorch=len(theirs['scores']),
+        checked=forward['checked'] + backward['checked'],
+        missing_in_pytorch=forward['missing'],
+        missing_in_onnxruntime=backward['missing'],
+        max_box_diff=max(forward['max_box_diff'], backward['max_box_diff']),
+        max_score_diff=max(forward['max_score_diff'],
+                           backward['max_score_diff']),
+        ok=not forward['missing'] and not backward['missing'])
+
+
+def median_seconds(run, repeat: int) -> float:
+    run()  # warm-up: allocations, thread pools, lazy initialisation
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def max_per_img(model_cfg) -> int:
+    test_cfg = model_cfg.model.get('test_cfg') or {}
+    head_cfg = test_cfg.get('rcnn', test_cfg)
+    return int(head_cfg.get('max_per_img', 100))
+
+
+def deploy(args) -> dict:
+    from mmdeploy.apis import build_task_processor, torch2onnx
+    from mmdeploy.core import RewriterContext, patch_model
+    from mmdeploy.utils import get_backend, get_ir_config, load_config
+
+    deploy_cfg, model_cfg = load_config(args.deploy_cfg, args.config)
+    backend = get_backend(deploy_cfg).value
+    if backend != 'onnxruntime':
+        raise DeployError(f'deploy-cfg {args.deploy_cfg}: backend {backend}; '
+                          'this tool checks onnxruntime models only')
+    work_dir = osp.abspath(args.work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    onnx_name = get_ir_config(deploy_cfg).get('save_file', 'end2end.onnx')
+    try:
+        torch2onnx(args.image[0], work_dir, onnx_name, deploy_cfg, model_cfg,
+                   args.checkpoint, device='cpu')
+    except Exception as error:
+        # On torch 2.13 every model fails here: torch.onnx.export defaults
+        # to the dynamo exporter, and mmdeploy's RoIAlign symbolic imports
+        # _cast_Long, which torch's symbolics no longer have.
+        hint = '' if torch.__version__ < (2, 2) else f' {TORCH21_HINT}.'
+        raise DeployError(
+            f'mmdeploy could not export {args.config} on torch '
+            f'{torch.__version__}: {type(error).__name__}: {error}.{hint}'
+        ) from error
+    onnx_file = osp.join(work_dir, onnx_name)
+
+    processor = build_task_processor(model_cfg, deploy_cfg, 'cpu')
+    detector = processor.build_pytorch_model(args.checkpoint)
+    # A second copy for mmdeploy's rewritten forward, so that patching
+    # cannot touch the model MMDetection runs.
+    rewritten = patch_model(
+        processor.build_pytorch_model(args.checkpoint), cfg=deploy_cfg,
+        backend=backend)
+    runtime = processor.build_backend_model(
+        [onnx_file], processor.update_data_preprocessor)
+    max_kept = max_per_img(model_cfg)
+
+    images = []
+    for image in args.image:
+        data, inputs = processor.create_input(
+            image, data_preprocessor=detector.data_preprocessor)
+        with torch.no_grad():
+            raw_dets, raw_labels = runtime.predict(inputs)[:2]
+            with RewriterContext(cfg=deploy_cfg, backend=backend, opset=11):
+                torch_dets, torch_labels = rewritten(
+                    inputs, data['data_samples'], mode='predict')[:2]
+            samples, _ = processor.create_input(image)
+            ours = runtime.test_step(samples)[0].pred_instances
+            theirs = detector.test_step(samples)[0].pred_instances
+        results = [
+            compare(
+                'export',
+                detections(raw_dets[0, :, :4], raw_dets[0, :, 4],
+                           raw_labels[0]),
+                detections(torch_dets[0, :, :4], torch_dets[0, :, 4],
+                           torch_labels[0]), -np.inf, max_kept),
+            compare('mmdet',
+                    detections(ours.bboxes, ours.scores, ours.labels),
+                    detections(theirs.bboxes, theirs.scores, theirs.labels),
+                    args.score_thr, max_kept)
+        ]
+        images.append(
+            dict(image=image, input_shape=list(inputs.shape),
+                 comparisons=results))
+
+    samples, _ = processor.create_input(args.image[0])
+    with torch.no_grad():
+        torch_seconds = median_seconds(lambda: detector.test_step(samples),
+                                       args.repeat)
+        ort_seconds = median_seconds(lambda: runtime.test_step(samples),
+                                     args.repeat)
+    return dict(
+        config=args.config, checkpoint=args.checkpoint,
+        deploy_cfg=args.deploy_cfg, onnx=onnx_file,
+        torch_version=torch.__version__, images=images,
+        torch_seconds=torch_seconds, onnxruntime_seconds=ort_seconds,
+        torch_threads=torch.get_num_threads())
+
+
+def print_report(report: dict, repeat: int) -> None:
+    print(f'{report["onnx"]}: mmdeploy, torch {report["torch_version"]}')
+    print('| image | input | comparison | detections ORT / PyTorch | '
+          'checked | missing | max box diff (px) | max score diff | '
+          'bounds | ok |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
+    for image in report['images']:
+        for row in image['comparisons']:
+            missing = (len(row['missing_in_pytorch']) +
+                       len(row['missing_in_onnxruntime']))
+            print(f'| {osp.basename(image["image"])} | '
+                  f'{image["input_shape"][2:]} | {row["comparison"]} | '
+                  f'{row["onnxruntime"]} / {row["pytorch"]} | '
+                  f'{row["checked"]} | {missing} | '
+                  f'{row["max_box_diff"]:.3g} | {row["max_score_diff"]:.3g}'
+                  f' | {row["box_bound"]:g} px, {row["score_bound"]:g} | '
+                  f'{"yes" if row["ok"] else "NO"} |')
+    torch_ms = report['torch_seconds'] * 1000
+    ort_ms = report['onnxruntime_seconds'] * 1000
+    print(f'latency of test_step on the first image (median of {repeat}): '
+          f'PyTorch {torch_ms:.1f} ms, onnxruntime {ort_ms:.1f} ms '
+          f'({ort_ms / torch_ms:.2f}x)')
+
+
+def main() -> int:
+    args = parse_args()
+    if args.unsafe_load:
+        allow_unsafe_load()
+    try:
+        require_mmdeploy()
+        report = deploy(args)
+    except DeployError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
+    with open(osp.join(osp.abspath(args.work_dir), 'report.json'),
+              'w') as file:
+        json.dump(report, file, indent=2)
+    print_report(report, args.repeat)
+    if not all(row['ok'] for image in report['images']
+               for row in image['comparisons']):
+        print('error: onnxruntime detections differ from PyTorch beyond the '
+              'bounds (see the table)', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
