@@ -4,6 +4,7 @@ onnxruntime against PyTorch.
     python tools/deployment/deploy.py CONFIG [CHECKPOINT] --image IMG [IMG ...]
         [--deploy-cfg configs/deploy/detection_onnxruntime_dynamic.py]
         [--work-dir work_dirs/deploy] [--score-thr 0.3] [--repeat N]
+        [--cfg-options K=V ...]
 
 Runs where mmdeploy 1.3.1 can export: torch 2.1 (``make install-torch21``,
 then ``.venv-torch21/bin/python tools/deployment/deploy.py ...``). On torch
@@ -42,8 +43,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
+from mmengine.config import DictAction
 
 import senet_mmdet  # noqa: F401  (registers the SE modules)
+from senet_mmdet.apis import load_config
 from senet_mmdet.engine import UNSAFE_LOAD_FLAG, allow_unsafe_load
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -77,6 +80,10 @@ def parse_args() -> argparse.Namespace:
         help='lowest score checked against MMDetection (default 0.3)')
     parser.add_argument('--repeat', type=int, default=5,
                         help='timed runs of each runtime (median)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='override settings of the model config, as in tools/test.py '
+        '(e.g. model.test_cfg.rcnn.score_thr=0 keeps every detection)')
     parser.add_argument(
         UNSAFE_LOAD_FLAG, action='store_true',
         help='unpickle the checkpoint in full if weights-only loading '
@@ -184,9 +191,11 @@ def max_per_img(model_cfg) -> int:
 def deploy(args) -> dict:
     from mmdeploy.apis import build_task_processor, torch2onnx
     from mmdeploy.core import RewriterContext, patch_model
-    from mmdeploy.utils import get_backend, get_ir_config, load_config
+    from mmdeploy.utils import get_backend, get_ir_config
+    from mmdeploy.utils import load_config as load_deploy_config
 
-    deploy_cfg, model_cfg = load_config(args.deploy_cfg, args.config)
+    deploy_cfg, model_cfg = load_deploy_config(
+        args.deploy_cfg, load_config(args.config, args.cfg_options))
     backend = get_backend(deploy_cfg).value
     if backend != 'onnxruntime':
         raise DeployError(f'deploy-cfg {args.deploy_cfg}: backend {backend}; '
@@ -255,7 +264,8 @@ def deploy(args) -> dict:
                                      args.repeat)
     return dict(
         config=args.config, checkpoint=args.checkpoint,
-        deploy_cfg=args.deploy_cfg, onnx=onnx_file,
+        cfg_options=args.cfg_options, deploy_cfg=args.deploy_cfg,
+        onnx=onnx_file,
         torch_version=torch.__version__, images=images,
         torch_seconds=torch_seconds, onnxruntime_seconds=ort_seconds,
         torch_threads=torch.get_num_threads())
