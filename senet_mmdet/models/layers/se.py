@@ -178,6 +178,9 @@ class _ScaledResidualReLU(torch.autograd.Function):
                 identity: Tensor) -> Tensor:
         out = scaled_residual_relu(x, weight, bias, identity)
         ctx.save_for_backward(x, weight, out)
+        # Decided here: torch 2.1's torch.compile cannot trace a tensor's
+        # is_contiguous() inside a Function's backward (fullgraph fails).
+        ctx.x_is_contiguous = x.is_contiguous()
         return out
 
     @staticmethod
@@ -186,7 +189,7 @@ class _ScaledResidualReLU(torch.autograd.Function):
         # The ReLU's backward, in one pass, as autograd's own.
         grad = torch.ops.aten.threshold_backward(grad_out, out, 0)
         grad_x = grad * weight
-        if x.is_contiguous():
+        if ctx.x_is_contiguous:
             # A batched dot product over H*W, without a full-size product.
             grad_weight = torch.einsum('nchw,nchw->nc', grad, x)
         else:
