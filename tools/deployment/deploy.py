@@ -69,7 +69,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config')
     parser.add_argument(
         'checkpoint', nargs='?',
-        help='trained weights (.pth); without them the weights are random')
+        help='trained weights (.pth); without them the weights are random '
+        '(seed 0, saved as WORK_DIR/random_weights.pth)')
     parser.add_argument('--image', nargs='+', required=True,
                         help='images to export with (the first) and check')
     parser.add_argument('--deploy-cfg', default=DEPLOY_CFG,
@@ -202,10 +203,19 @@ def deploy(args) -> dict:
                           'this tool checks onnxruntime models only')
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
+    processor = build_task_processor(model_cfg, deploy_cfg, 'cpu')
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        # Each build initialises its own random weights: the exported, the
+        # rewritten and MMDetection's model must share one set.
+        torch.manual_seed(0)
+        checkpoint = osp.join(work_dir, 'random_weights.pth')
+        torch.save({'state_dict': processor.build_pytorch_model().state_dict()},
+                   checkpoint)
     onnx_name = get_ir_config(deploy_cfg).get('save_file', 'end2end.onnx')
     try:
         torch2onnx(args.image[0], work_dir, onnx_name, deploy_cfg, model_cfg,
-                   args.checkpoint, device='cpu')
+                   checkpoint, device='cpu')
     except Exception as error:
         # On torch 2.13 every model fails here: torch.onnx.export defaults
         # to the dynamo exporter, and mmdeploy's RoIAlign symbolic imports
@@ -217,12 +227,11 @@ def deploy(args) -> dict:
         ) from error
     onnx_file = osp.join(work_dir, onnx_name)
 
-    processor = build_task_processor(model_cfg, deploy_cfg, 'cpu')
-    detector = processor.build_pytorch_model(args.checkpoint)
+    detector = processor.build_pytorch_model(checkpoint)
     # A second copy for mmdeploy's rewritten forward, so that patching
     # cannot touch the model MMDetection runs.
     rewritten = patch_model(
-        processor.build_pytorch_model(args.checkpoint), cfg=deploy_cfg,
+        processor.build_pytorch_model(checkpoint), cfg=deploy_cfg,
         backend=backend)
     runtime = processor.build_backend_model(
         [onnx_file], processor.update_data_preprocessor)
@@ -263,7 +272,7 @@ def deploy(args) -> dict:
         ort_seconds = median_seconds(lambda: runtime.test_step(samples),
                                      args.repeat)
     return dict(
-        config=args.config, checkpoint=args.checkpoint,
+        config=args.config, checkpoint=checkpoint,
         cfg_options=args.cfg_options, deploy_cfg=args.deploy_cfg,
         onnx=onnx_file,
         torch_version=torch.__version__, images=images,
