@@ -108,6 +108,9 @@ def test_flagship_exports_with_dynamic_size(toy_root, tmp_path):
     square = sorted((toy_root / 'val').glob('*.png'))[0]
     # Random weights score every class alike (about 1/81): with the score
     # threshold at 0 the model keeps its 100 best detections to compare.
+    # Their scores all lie within the score bound of the lowest kept one,
+    # so the comparison with MMDetection checks none of them; the toy test
+    # above makes that comparison.
     report = export_report(flagship, None, [square, wide],
                            tmp_path / 'deploy', '--cfg-options',
                            'model.test_cfg.rcnn.score_thr=0')
@@ -116,10 +119,9 @@ def test_flagship_exports_with_dynamic_size(toy_root, tmp_path):
     assert [image['input_shape'] for image in report['images']] == [
         [1, 3, 800, 800], [1, 3, 800, 1280]]
     for image in report['images']:
-        export, mmdet = image['comparisons']
+        export, _ = image['comparisons']
         assert export['onnxruntime'] == export['pytorch'] == 100
         assert export['ok'] and export['checked'] > 0
-        assert mmdet['ok']
 
 
 def test_missing_image_is_named(trained, tmp_path):
