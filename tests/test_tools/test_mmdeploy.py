@@ -83,12 +83,14 @@ def test_trained_toy_detector_exports_with_detection_parity(
         # The test config keeps every detection (score_thr 0): the toy
         # config's max_per_img, 20, each.
         assert export['onnxruntime'] == export['pytorch'] == 20
-        assert export['ok'] and export['checked'] > 20
-        assert mmdet['ok']
-    # A barely trained model scores its detections alike: on some images
-    # all of them lie within the score bound of the lowest kept one.
-    assert sum(image['comparisons'][1]['checked']
-               for image in report['images']) > 0
+        assert export['same'] and export['checked'] > 20
+        assert export['max_box_diff'] <= 1e-2
+        assert export['max_score_diff'] <= 1e-4
+        # Reported, not required: mmdeploy's RPN post-processing is not
+        # MMDetection's. The report counts what it checked.
+        assert mmdet['onnxruntime'] <= 20 and mmdet['pytorch'] <= 20
+        assert mmdet['same'] == (not mmdet['missing_in_pytorch']
+                                 and not mmdet['missing_in_onnxruntime'])
     # Standard ONNX operators only: any onnxruntime runs the file, without
     # mmdeploy's custom-op library.
     model = onnx.load(str(tmp_path / 'deploy' / 'end2end.onnx'))
@@ -108,9 +110,6 @@ def test_flagship_exports_with_dynamic_size(toy_root, tmp_path):
     square = sorted((toy_root / 'val').glob('*.png'))[0]
     # Random weights score every class alike (about 1/81): with the score
     # threshold at 0 the model keeps its 100 best detections to compare.
-    # Their scores all lie within the score bound of the lowest kept one,
-    # so the comparison with MMDetection checks none of them; the toy test
-    # above makes that comparison.
     report = export_report(flagship, None, [square, wide],
                            tmp_path / 'deploy', '--cfg-options',
                            'model.test_cfg.rcnn.score_thr=0')
@@ -121,7 +120,7 @@ def test_flagship_exports_with_dynamic_size(toy_root, tmp_path):
     for image in report['images']:
         export, _ = image['comparisons']
         assert export['onnxruntime'] == export['pytorch'] == 100
-        assert export['ok'] and export['checked'] > 0
+        assert export['same'] and export['checked'] > 0
 
 
 def test_missing_image_is_named(trained, tmp_path):
