@@ -39,9 +39,7 @@ import argparse
 import json
 import os
 import os.path as osp
-import statistics
 import sys
-import time
 from typing import Dict, Tuple
 
 import numpy as np
@@ -50,7 +48,9 @@ from mmengine.config import DictAction
 
 import senet_mmdet  # noqa: F401  (registers the SE modules)
 from senet_mmdet.apis import load_config
-from senet_mmdet.engine import UNSAFE_LOAD_FLAG, allow_unsafe_load
+from senet_mmdet.apis.deployment import (add_timing_and_loading_arguments,
+                                         check_arguments, median_seconds)
+from senet_mmdet.engine import allow_unsafe_load
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEPLOY_CFG = osp.join(REPO, 'configs', 'deploy',
@@ -87,26 +87,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--score-thr', type=float, default=0.3,
         help='lowest score checked against MMDetection (default 0.3)')
-    parser.add_argument('--repeat', type=int, default=5,
-                        help='timed runs of each runtime (median)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},
         help='override settings of the model config, as in tools/test.py '
         '(e.g. model.test_cfg.rcnn.score_thr=0 keeps every detection)')
-    parser.add_argument(
-        UNSAFE_LOAD_FLAG, action='store_true',
-        help='unpickle the checkpoint in full if weights-only loading '
-        'refuses it (only for files you trust)')
+    add_timing_and_loading_arguments(parser)
     args = parser.parse_args()
-    for name in ('config', 'checkpoint', 'deploy_cfg'):
-        path = getattr(args, name)
-        if path is not None and not osp.isfile(path):
-            parser.error(f'{name.replace("_", "-")} {path} does not exist')
-    for path in args.image:
-        if not osp.isfile(path):
-            parser.error(f'image {path} does not exist')
-    if args.repeat < 1:
-        parser.error(f'--repeat must be at least 1, got {args.repeat}')
+    check_arguments(parser, args,
+                    ('config', 'checkpoint', 'deploy_cfg', 'image'))
     return args
 
 
@@ -179,16 +167,6 @@ def compare(name: str, ours: Dict[str, np.ndarray],
         same=not forward['missing'] and not backward['missing'])
 
 
-def median_seconds(run, repeat: int) -> float:
-    run()  # warm-up: allocations, thread pools, lazy initialisation
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def max_per_img(model_cfg) -> int:
     test_cfg = model_cfg.model.get('test_cfg') or {}
     head_cfg = test_cfg.get('rcnn', test_cfg)
@@ -216,8 +194,8 @@ def deploy(args) -> dict:
         # rewritten and MMDetection's model must share one set.
         torch.manual_seed(0)
         checkpoint = osp.join(work_dir, 'random_weights.pth')
-        torch.save({'state_dict': processor.build_pytorch_model().state_dict()},
-                   checkpoint)
+        model = processor.build_pytorch_model()
+        torch.save({'state_dict': model.state_dict()}, checkpoint)
     onnx_name = get_ir_config(deploy_cfg).get('save_file', 'end2end.onnx')
     try:
         torch2onnx(args.image[0], work_dir, onnx_name, deploy_cfg, model_cfg,

@@ -20,9 +20,7 @@ import argparse
 import json
 import os
 import os.path as osp
-import statistics
 import sys
-import time
 from typing import List, Tuple
 
 import mmcv
@@ -33,7 +31,9 @@ from torch import Tensor, nn
 
 import senet_mmdet  # noqa: F401  (registers the SE modules)
 from mmdet.apis import init_detector
-from senet_mmdet.engine import UNSAFE_LOAD_FLAG, allow_unsafe_load
+from senet_mmdet.apis.deployment import (add_timing_and_loading_arguments,
+                                         check_arguments, median_seconds)
+from senet_mmdet.engine import allow_unsafe_load
 
 
 class FeatureExtractor(nn.Module):
@@ -67,19 +67,9 @@ def parse_args() -> argparse.Namespace:
                         help='batch, height and width as dynamic axes')
     parser.add_argument('--atol', type=float, default=1e-4)
     parser.add_argument('--rtol', type=float, default=1e-4)
-    parser.add_argument('--repeat', type=int, default=5,
-                        help='timed runs of each runtime (median)')
-    parser.add_argument(
-        UNSAFE_LOAD_FLAG, action='store_true',
-        help='unpickle the checkpoint in full if weights-only loading '
-        'refuses it (only for files you trust)')
+    add_timing_and_loading_arguments(parser)
     args = parser.parse_args()
-    for name in ('config', 'checkpoint', 'image'):
-        path = getattr(args, name)
-        if path is not None and not osp.isfile(path):
-            parser.error(f'{name} {path} does not exist')
-    if args.repeat < 1:
-        parser.error(f'--repeat must be at least 1, got {args.repeat}')
+    check_arguments(parser, args, ('config', 'checkpoint', 'image'))
     return args
 
 
@@ -139,16 +129,6 @@ def compare(got: List[np.ndarray], expected: List[Tensor], args) -> list:
                  ok=bool(ours.shape == reference.shape
                          and difference <= bound)))
     return levels
-
-
-def median_seconds(run, repeat: int) -> float:
-    run()  # warm-up: allocations, thread pools, lazy initialisation
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> int:
