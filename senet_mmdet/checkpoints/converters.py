@@ -42,16 +42,6 @@ IMAGENET_RGB = dict(
 CAFFE_BGR = dict(mean=[104.0, 117.0, 123.0], std=[1.0, 1.0, 1.0],
                  bgr_to_rgb=False)
 
-# Blocks per stage -> (depth, bottleneck).
-DEPTHS = {
-    ((2, 2, 2, 2), False): 18,
-    ((3, 4, 6, 3), False): 34,
-    ((3, 4, 6, 3), True): 50,
-    ((3, 4, 23, 3), True): 101,
-    ((3, 8, 36, 3), True): 152,
-}
-
-
 class ConversionError(ValueError):
     """A checkpoint that cannot be converted exactly; says why."""
 
@@ -121,7 +111,9 @@ def _rename(state_dict: Dict[str, Tensor],
 
 PARAM = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 BLOCK = r'(layer[1-4]\.\d+)'
-BLOCK_PARTS = r'(conv[123]|bn[123]|downsample\.[01])'
+# A shortcut is a conv and norm (downsample.0/1) or, with avg_down, an
+# average pool, conv and norm (downsample.1/2).
+BLOCK_PARTS = r'(conv[123]|bn[123]|downsample\.[012])'
 
 # Keys that are already ours, once the port's own names are mapped.
 OURS = [
@@ -152,29 +144,64 @@ CLASSIFIERS = {
 }
 
 
-def _legacy_stem(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """``layer0.*`` to our stem: one 7x7 conv (``conv1``, ``bn1``), or
-    SENet-154's three 3x3 convs (MMDetection's ``deep_stem``: ``stem.0``,
-    ``stem.1``, ``stem.3``, ...)."""
-    deep = 'layer0.conv2.weight' in state_dict
-    stem = {
-        'conv1': 'stem.0',
-        'bn1': 'stem.1',
-        'conv2': 'stem.3',
-        'bn2': 'stem.4',
-        'conv3': 'stem.6',
-        'bn3': 'stem.7'
-    } if deep else {
-        'conv1': 'conv1',
-        'bn1': 'bn1'
-    }
+# A deep stem in MMDetection's naming (``deep_stem=True``): three 3x3 convs
+# and their norms, ReLUs at 2, 5 and 8.
+DEEP_STEM = ('stem.0', 'stem.1', 'stem.3', 'stem.4', 'stem.6', 'stem.7')
+
+
+def _renamed_stem(state_dict: Dict[str, Tensor],
+                  stem: Dict[str, str]) -> Dict[str, Tensor]:
+    """The keys under each ``stem`` name renamed to its value."""
     renamed: Dict[str, Tensor] = OrderedDict()
     for key, value in state_dict.items():
-        match = re.fullmatch(r'layer0\.(conv[123]|bn[123])\.(.+)', key)
-        if match and match.group(1) in stem:
-            key = f'{stem[match.group(1)]}.{match.group(2)}'
-        renamed[key] = value
+        module, _, param = key.rpartition('.')
+        renamed[f'{stem.get(module, module)}.{param}'] = value
     return renamed
+
+
+def _legacy_stem(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """``layer0.*`` to our stem: one 7x7 conv (``conv1``, ``bn1``), or
+    SENet-154's three 3x3 convs (MMDetection's ``deep_stem``)."""
+    if 'layer0.conv2.weight' not in state_dict:
+        return _renamed_stem(state_dict, {
+            'layer0.conv1': 'conv1',
+            'layer0.bn1': 'bn1'
+        })
+    legacy = ('layer0.conv1', 'layer0.bn1', 'layer0.conv2', 'layer0.bn2',
+              'layer0.conv3', 'layer0.bn3')
+    return _renamed_stem(state_dict, dict(zip(legacy, DEEP_STEM)))
+
+
+def _timm_stem(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """timm's deep stems (``d``, ``t`` models and SENet-154: ``conv1`` a
+    sequence of three convs, the last one's norm ``bn1``) to MMDetection's
+    ``deep_stem``; a 7x7 stem keeps its keys."""
+    if 'conv1.0.weight' not in state_dict:
+        return state_dict
+    timm = ('conv1.0', 'conv1.1', 'conv1.3', 'conv1.4', 'conv1.6', 'bn1')
+    return _renamed_stem(state_dict, dict(zip(timm, DEEP_STEM)))
+
+
+def _depths() -> Dict[Tuple[Tuple[int, ...], bool], int]:
+    """(blocks per stage, bottleneck) -> depth, from the backbones' own
+    arch tables."""
+    # Imported here: the backbones import this package to load weights.
+    from senet_mmdet.models.backbones.seresnet import SEBottleneck, SEResNet
+    return {(tuple(blocks), issubclass(block, SEBottleneck)): depth
+            for depth, (block, blocks) in SEResNet.arch_settings.items()}
+
+
+def _stem(state_dict: Dict[str, Tensor]) -> Dict:
+    """Stem arguments: none for a 7x7 stem; for a deep stem its widths,
+    ``stem_widths`` only where they are not MMDetection's halves."""
+    if 'stem.0.weight' not in state_dict:
+        return dict(deep_stem=False)
+    widths = tuple(state_dict[f'stem.{i}.weight'].shape[0] for i in (0, 3))
+    channels = state_dict['stem.6.weight'].shape[0]
+    stem: Dict = dict(deep_stem=True, stem_channels=channels)
+    if widths != (channels // 2, channels // 2):
+        stem['stem_widths'] = widths
+    return stem
 
 
 def _architecture(state_dict: Dict[str, Tensor]) -> Dict:
@@ -185,29 +212,39 @@ def _architecture(state_dict: Dict[str, Tensor]) -> Dict:
             for k in state_dict if k.startswith(f'layer{stage}.')
         }) for stage in range(1, 5))
     bottleneck = 'layer1.0.conv3.weight' in state_dict
-    deep_stem = 'stem.0.weight' in state_dict
-    if (blocks, bottleneck) not in DEPTHS:
+    depths = _depths()
+    if (blocks, bottleneck) not in depths:
         raise ConversionError(
             f'{blocks} blocks per stage of '
             f'{"bottleneck" if bottleneck else "basic"} blocks match no '
-            'SE-ResNet depth '
-            f'{sorted(set(DEPTHS.values()))}')
-    depth = DEPTHS[(blocks, bottleneck)]
+            f'SE-ResNet depth {sorted(set(depths.values()))}')
+    depth = depths[(blocks, bottleneck)]
+    conv1 = state_dict['layer1.0.conv1.weight']
     conv2 = state_dict['layer1.0.conv2.weight']
     # A grouped 3x3 sees in_channels / groups inputs per filter; its input
     # is the first 1x1's output (halved in SENet-154, so not conv2's width).
-    groups = state_dict['layer1.0.conv1.weight'].shape[0] // conv2.shape[1]
+    groups = conv1.shape[0] // conv2.shape[1]
+    width = conv2.shape[0]
     fc1 = state_dict['layer1.0.se.fc1.weight']
     se_ratio = fc1.shape[1] // fc1.shape[0]
-    arch: Dict = dict(type='SEResNet', depth=depth, se_ratio=se_ratio)
-    if deep_stem:
-        if groups != 64 or depth != 152:
+    stem = _stem(state_dict)
+    avg_down = any(
+        re.fullmatch(r'layer\d\.0\.downsample\.2\.weight', k)
+        for k in state_dict)
+    if bottleneck and conv1.shape[0] * 2 == width:
+        # Only SENet-154 halves the first 1x1 (timm: block_reduce_first=2).
+        senet154 = dict(depth=152, groups=64, base_width=4, deep_stem=True,
+                        stem_channels=128, avg_down=False)
+        found = dict(stem, depth=depth, groups=groups,
+                     base_width=width // groups, avg_down=avg_down)
+        if found != senet154:
             raise ConversionError(
-                'a three-conv stem is supported for SENet-154 only; these '
-                f'weights have depth {depth} and {groups} groups')
+                'a first 1x1 conv of half the grouped width is SENet-154\'s '
+                f'({senet154}); these weights have {found}')
         return dict(type='SENet154', se_ratio=se_ratio)
+    arch: Dict = dict(type='SEResNet', depth=depth, se_ratio=se_ratio,
+                      avg_down=avg_down, **stem)
     if groups > 1:
-        width = conv2.shape[0]
         arch.update(type='SEResNeXt', groups=groups,
                     base_width=width // groups)
     return arch
@@ -226,11 +263,25 @@ def _check_se_ratio(state_dict: Dict[str, Tensor], se_ratio: int) -> None:
                     'uneven SE widths are not supported')
 
 
-def _conventions(source: str, arch: Dict) -> Conventions:
-    """Stride placement, stem pooling and normalisation of each port."""
+def _conventions(source: str, arch: Dict,
+                 anti_alias: Optional[bool]) -> Conventions:
+    """Stride placement, stem pooling, anti-aliasing and normalisation of
+    each port. ``anti_alias`` None (a timm file) leaves both unknown for a
+    ``d`` model (deep stem and ``avg_down``)."""
     resnet = arch['type'] == 'SEResNet'
-    if source in ('timm', 'mmpretrain'):
-        # Both put the stride on the 3x3 and pad the stem pool.
+    if source == 'timm':
+        # Strides on the 3x3 and a padded stem pool, or in the ``aa``
+        # models 2x2 average pools in their place; no key tells which, and
+        # timm's anti-aliased SE models are all ``d`` models.
+        style, norm = 'pytorch', IMAGENET_RGB
+        if anti_alias is None and arch.get('deep_stem') and arch.get(
+                'avg_down'):
+            return Conventions(source, dict(arch, style=style), dict(norm))
+        anti_alias = bool(anti_alias)
+        stem_pool = 'avg' if anti_alias else 'pytorch'
+        arch = dict(arch, anti_alias=anti_alias)
+    elif source == 'mmpretrain':
+        # Strides on the 3x3 and a padded stem pool, as timm's.
         style, stem_pool, norm = 'pytorch', 'pytorch', IMAGENET_RGB
     elif source == 'legacy':
         # Ported from Caffe: SE-ResNets stride the first 1x1, SE-ResNeXts
@@ -245,7 +296,8 @@ def _conventions(source: str, arch: Dict) -> Conventions:
 
 
 def convert_state_dict(state_dict: Dict[str, Tensor],
-                       source: Optional[str] = None
+                       source: Optional[str] = None,
+                       anti_alias: Optional[bool] = None
                        ) -> Tuple[Dict[str, Tensor], Conventions]:
     """Convert a port's state dict to our backbone keys.
 
@@ -253,6 +305,12 @@ def convert_state_dict(state_dict: Dict[str, Tensor],
         state_dict: The port's tensors (a ``caffe`` dict comes from
             :func:`senet_mmdet.checkpoints.caffe.read_caffemodel`).
         source: One of :data:`FORMATS`; detected from the keys if None.
+        anti_alias: Whether timm weights come from an anti-aliased (``aa``)
+            model, whose average pools have no tensors to tell; None
+            leaves it, and the stem pool, unknown and unchecked for timm's
+            ``d`` models (deep stem and ``avg_down``, like all its ``aa``
+            SE models) and False for the others. Only timm has such
+            models: other ports' weights are never anti-aliased.
 
     Returns:
         The converted tensors and the conventions they need.
@@ -264,12 +322,20 @@ def convert_state_dict(state_dict: Dict[str, Tensor],
     if source not in FORMATS:
         raise ConversionError(
             f'unknown format {source!r}; choose one of {FORMATS}')
+    if anti_alias is not None and source != 'timm':
+        raise ConversionError(
+            f'anti_alias={anti_alias} is for timm weights; {source} has no '
+            'anti-aliased models')
+    if source != 'timm':
+        anti_alias = False
     if source == 'caffe':
         from .caffe import caffe_to_backbone
         converted, unmatched = caffe_to_backbone(state_dict)
     else:
         if source == 'legacy':
             state_dict = _legacy_stem(state_dict)
+        if source == 'timm':
+            state_dict = _timm_stem(state_dict)
         converted, unmatched = _rename(state_dict, RULES[source],
                                        CLASSIFIERS[source])
     if unmatched:
@@ -285,5 +351,5 @@ def convert_state_dict(state_dict: Dict[str, Tensor],
             'are supported')
     arch = _architecture(converted)
     _check_se_ratio(converted, arch['se_ratio'])
-    return converted, _conventions(source, arch)
+    return converted, _conventions(source, arch, anti_alias)
 

@@ -19,7 +19,8 @@ from .converters import Conventions, convert_state_dict, se_format
 
 # Backbone attributes that a checkpoint's conventions name, by argument.
 CHECKED_ARGUMENTS = ('depth', 'groups', 'base_width', 'style', 'stem_pool',
-                     'se_ratio')
+                     'se_ratio', 'deep_stem', 'stem_channels', 'stem_widths',
+                     'avg_down', 'anti_alias')
 LISTED = 10
 
 
@@ -68,6 +69,11 @@ def backbone_arguments(backbone: nn.Module) -> Dict:
     return arguments
 
 
+def _comparable(value):
+    """Lists as tuples: a config's ``stem_widths=[24, 32]`` is (24, 32)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 def check_conventions(backbone: nn.Module, conventions: Conventions,
                       checkpoint: str) -> None:
     """Raise :class:`PretrainedMismatchError` naming each backbone argument
@@ -77,7 +83,7 @@ def check_conventions(backbone: nn.Module, conventions: Conventions,
     wrong = {
         name: value
         for name, value in need.items()
-        if name in have and have[name] != value
+        if name in have and _comparable(have[name]) != _comparable(value)
     }
     if not wrong:
         return

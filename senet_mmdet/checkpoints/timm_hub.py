@@ -14,7 +14,7 @@ import torch
 
 from mmengine.runner import CheckpointLoader
 
-from .converters import convert_state_dict
+from .converters import convert_state_dict, detect_format
 
 PREFIX = 'timm://'
 
@@ -54,7 +54,16 @@ def load_from_timm(filename: str, map_location=None) -> dict:
             "pretrained=True)\"`, then copy those cache folders here (or "
             'point HF_HOME / TORCH_HOME at copies) and set '
             'HF_HUB_OFFLINE=1.') from None
-    state_dict, conventions = convert_state_dict(model.state_dict())
+    # timm's anti-aliased models put 2x2 average pools where the strides
+    # were; they hold no tensors, so the built model tells, not the keys.
+    anti_alias = any(
+        isinstance(module, torch.nn.AvgPool2d)
+        for name, module in model.named_modules()
+        if name == 'maxpool' or name.endswith('.aa'))
+    state_dict = model.state_dict()
+    source = detect_format(state_dict)
+    state_dict, conventions = convert_state_dict(
+        state_dict, source, anti_alias if source == 'timm' else None)
     return dict(
         state_dict=state_dict,
         meta=dict(senet_mmdet=conventions.to_meta(), timm_name=name))

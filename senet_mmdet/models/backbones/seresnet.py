@@ -4,9 +4,10 @@ Hu et al., "Squeeze-and-Excitation Networks", arXiv 1709.01507. The blocks
 subclass MMDetection's ``BasicBlock`` and ``Bottleneck`` and the backbone its
 ``ResNet``, so every ResNet argument keeps its meaning.
 """
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch.utils.checkpoint as cp
+from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model.weight_init import update_init_info
 from torch import Tensor, nn
 
@@ -28,8 +29,19 @@ from senet_mmdet.utils import check_choice, check_se_ratio
 # 22.20).
 SE_POSITIONS = ('standard', 'pre', 'post', 'identity')
 
-# The stem max-pool: padded (PyTorch ports) or Caffe's unpadded, ceil mode.
-STEM_POOLS = ('pytorch', 'caffe')
+# The stem pool: max-pool padded (PyTorch ports) or Caffe's unpadded, ceil
+# mode; or timm's anti-aliased models' 2x2 average pool.
+STEM_POOLS = ('pytorch', 'caffe', 'avg')
+
+# Bottleneck depths beyond MMDetection's table, as timm builds them (blocks
+# per stage): 26 for seresnext26d/26t and legacy_seresnext26, 200 and 269
+# for seresnet200d/269d, 201 for seresnextaa201d.
+TIMM_DEPTHS = {
+    26: (2, 2, 2, 2),
+    200: (3, 24, 36, 3),
+    201: (3, 24, 36, 4),
+    269: (3, 30, 48, 8),
+}
 
 # Positions inside a bottleneck at which mmdet's ResNet inserts plugins.
 PLUGIN_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
@@ -56,8 +68,17 @@ class SEBlockMixin:
                  se_cfg: Optional[dict] = None,
                  se_position: str = 'standard',
                  fuse_se: bool = True,
+                 anti_alias: bool = False,
+                 stride: int = 1,
                  **kwargs) -> None:
-        super().__init__(inplanes, planes, **kwargs)
+        # Anti-aliased downsampling (Zhang, arXiv 1904.11486, as timm's
+        # ``aa`` models do it): the strided 3x3 runs at stride 1 and a 2x2
+        # average pool after its ReLU downsamples.
+        pool_downsamples = anti_alias and stride > 1
+        super().__init__(
+            inplanes, planes, stride=1 if pool_downsamples else stride,
+            **kwargs)
+        self.aa = nn.AvgPool2d(stride) if pool_downsamples else None
         self.se_position = se_position if se_cfg is not None else None
         self.fuse_se = fuse_se
         if se_cfg is not None:
@@ -127,7 +148,10 @@ class SEBasicBlock(SEBlockMixin, BasicBlock):
     def residual_head(self, x: Tensor) -> Tensor:
         out = self.conv1(x)
         out = self.norm1(out)
-        return self.relu(out)
+        out = self.relu(out)
+        if self.aa is not None:
+            out = self.aa(out)
+        return out
 
     def residual_tail(self, out: Tensor) -> Tensor:
         return self.norm2(out)
@@ -148,6 +172,8 @@ class SEBottleneck(SEBlockMixin, Bottleneck):
         out = self.conv2(out)
         out = self.norm2(out)
         out = self.relu(out)
+        if self.aa is not None:
+            out = self.aa(out)
         if self.with_plugins:
             out = self.forward_plugin(out, self.after_conv2_plugin_names)
         return out
@@ -185,6 +211,15 @@ def se_arch_settings(plain: dict, se_blocks: dict) -> dict:
     }
 
 
+def with_timm_depths(plain: dict, bottleneck: type) -> Dict:
+    """MMDetection's arch table with :data:`TIMM_DEPTHS` added."""
+    extra = {
+        depth: (bottleneck, stage_blocks)
+        for depth, stage_blocks in TIMM_DEPTHS.items()
+    }
+    return {**plain, **extra}
+
+
 @MODELS.register_module()
 class SEResNet(ResNet):
     """SE-ResNet backbone (Hu et al., arXiv 1709.01507).
@@ -193,7 +228,8 @@ class SEResNet(ResNet):
     meaning, plus the SE arguments below.
 
     Args:
-        depth (int): 18, 34, 50, 101 or 152.
+        depth (int): 18, 34, 50, 101 or 152 (MMDetection's), or timm's
+            bottleneck depths 26, 200, 201 and 269 (:data:`TIMM_DEPTHS`).
         se_ratio (int): Reduction ratio r of every SE module. Defaults to 16,
             the paper's choice; the squeeze width is then exactly C / 16.
         stage_with_se (Sequence[bool], optional): SE on/off per stage, of
@@ -217,6 +253,18 @@ class SEResNet(ResNet):
             such as Cadene's and timm's ``legacy_*``). Feature sizes are the
             same for even inputs, but the pooled values differ at the border;
             use the one the pretrained weights were trained with.
+            ``'avg'``: a 2x2 stride-2 average pool, timm's anti-aliased
+            (``aa``) models' stem.
+        stem_widths (tuple[int, int], optional): Output widths of the deep
+            stem's first two 3x3 convs (``deep_stem=True``; the third gives
+            ``stem_channels``). Defaults to None: half of ``stem_channels``
+            each, MMDetection's and timm's ``d`` models' stem (32-32-64).
+            ``(24, 32)`` with ``stem_channels=64`` is timm's tiered stem
+            (``t`` models). The ``d`` models also use ``avg_down=True``.
+        anti_alias (bool): Downsample inside each block with a 2x2 average
+            pool after the 3x3 conv's ReLU, the 3x3 running at stride 1
+            (timm's ``aa`` models, after Zhang, arXiv 1904.11486). Use with
+            ``stem_pool='avg'`` for those weights. Defaults to False.
 
     Example:
         >>> import torch
@@ -230,10 +278,11 @@ class SEResNet(ResNet):
         (1, 2048, 2, 2)
     """
 
-    arch_settings = se_arch_settings(ResNet.arch_settings, {
-        BasicBlock: SEBasicBlock,
-        Bottleneck: SEBottleneck,
-    })
+    arch_settings = se_arch_settings(
+        with_timm_depths(ResNet.arch_settings, Bottleneck), {
+            BasicBlock: SEBasicBlock,
+            Bottleneck: SEBottleneck,
+        })
 
     def __init__(self,
                  depth: int,
@@ -245,6 +294,8 @@ class SEResNet(ResNet):
                  se_position: str = 'standard',
                  fuse_se: bool = True,
                  stem_pool: str = 'pytorch',
+                 stem_widths: Optional[Tuple[int, int]] = None,
+                 anti_alias: bool = False,
                  num_stages: int = 4,
                  dcn: Optional[dict] = None,
                  plugins: Optional[list] = None,
@@ -257,6 +308,12 @@ class SEResNet(ResNet):
         se_cfg = se_module_cfg(owner, se_ratio, se_squeeze, se_gate, se_bias,
                                se_position)
         check_choice(owner, 'stem_pool', stem_pool, STEM_POOLS)
+        self._check_stem_widths(owner, stem_widths, kwargs)
+        if anti_alias and kwargs.get('style', 'pytorch') != 'pytorch':
+            raise ValueError(
+                f'{owner}: anti_alias=True downsamples after the 3x3 conv, '
+                f'which leaves no stride for style={kwargs["style"]!r}; '
+                "use style='pytorch'")
         if stage_with_se is None:
             stage_with_se = (True, ) * num_stages
         if not isinstance(stage_with_se, (tuple, list)) or not all(
@@ -277,6 +334,8 @@ class SEResNet(ResNet):
         self.se_position = se_position
         self.fuse_se = fuse_se
         self.stage_with_se = tuple(stage_with_se)
+        self.stem_widths = tuple(stem_widths) if stem_widths else None
+        self.anti_alias = anti_alias
         # ResNet zero-initialises the last norm only when the block class is
         # exactly its own Bottleneck/BasicBlock; the SE blocks say which norm.
         self.block_init_cfg = None
@@ -299,6 +358,50 @@ class SEResNet(ResNet):
             # Caffe's pooling rounds the output size up instead of padding.
             self.maxpool = nn.MaxPool2d(
                 kernel_size=3, stride=2, padding=0, ceil_mode=True)
+        if stem_pool == 'avg':
+            # Kept under ResNet's name, which its forward calls.
+            self.maxpool = nn.AvgPool2d(kernel_size=2, stride=2)
+
+    @staticmethod
+    def _check_stem_widths(owner: str, stem_widths: Optional[Sequence[int]],
+                           kwargs: dict) -> None:
+        if stem_widths is None:
+            return
+        if not kwargs.get('deep_stem', False):
+            raise ValueError(
+                f'{owner}: stem_widths={stem_widths!r} sets the widths of '
+                'the deep stem; add deep_stem=True')
+        if (not isinstance(stem_widths, (tuple, list))
+                or len(stem_widths) != 2
+                or not all(isinstance(w, int) and w > 0
+                           for w in stem_widths)):
+            raise ValueError(
+                f'{owner}: stem_widths={stem_widths!r} must be two positive '
+                'ints, the widths of the first two stem convs, e.g. (24, 32)')
+
+    def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
+        if not (self.deep_stem and self.stem_widths):
+            super()._make_stem_layer(in_channels, stem_channels)
+            return
+        # MMDetection's deep stem (3x3/2, 3x3, 3x3, each conv-norm-ReLU,
+        # keys stem.0 ... stem.7) with the first two widths given.
+        widths = (*self.stem_widths, stem_channels)
+        layers = []
+        for index, width in enumerate(widths):
+            layers.append(
+                build_conv_layer(
+                    self.conv_cfg,
+                    in_channels,
+                    width,
+                    kernel_size=3,
+                    stride=2 if index == 0 else 1,
+                    padding=1,
+                    bias=False))
+            layers.append(build_norm_layer(self.norm_cfg, width)[1])
+            layers.append(nn.ReLU(inplace=True))
+            in_channels = width
+        self.stem = nn.Sequential(*layers)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
     @staticmethod
     def _check_block_extensions(owner: str, depth: int, block: type,
@@ -331,6 +434,7 @@ class SEResNet(ResNet):
             se_cfg=self.se_cfg if with_se else None,
             se_position=self.se_position,
             fuse_se=self.fuse_se,
+            anti_alias=self.anti_alias,
             **kwargs)
 
     def _check_se_ratio_fits(self, stage: int, inplanes: int,

@@ -7,7 +7,8 @@ from mmdet.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
 from mmdet.models.backbones.resnext import ResNeXt
 from mmdet.registry import MODELS
 from senet_mmdet.models.backbones.seresnet import (SEBottleneck, SEResNet,
-                                                   se_arch_settings)
+                                                   se_arch_settings,
+                                                   with_timm_depths)
 
 
 class SEResNeXtBottleneck(SEBottleneck, ResNeXtBottleneck):
@@ -34,5 +35,6 @@ class SEResNeXt(SEResNet, ResNeXt):
         (1, 2048, 2, 2)
     """
 
-    arch_settings = se_arch_settings(ResNeXt.arch_settings,
-                                     {ResNeXtBottleneck: SEResNeXtBottleneck})
+    arch_settings = se_arch_settings(
+        with_timm_depths(ResNeXt.arch_settings, ResNeXtBottleneck),
+        {ResNeXtBottleneck: SEResNeXtBottleneck})
