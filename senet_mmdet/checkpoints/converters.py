@@ -285,9 +285,12 @@ def _conventions(source: str, arch: Dict,
         style, stem_pool, norm = 'pytorch', 'pytorch', IMAGENET_RGB
     elif source == 'legacy':
         # Ported from Caffe: SE-ResNets stride the first 1x1, SE-ResNeXts
-        # and SENet-154 the grouped 3x3; the stem pool is Caffe's.
+        # and SENet-154 the grouped 3x3; the stem pool is Caffe's. timm's
+        # basic blocks (legacy_seresnet18/34) apply a ReLU before SE.
         style = 'caffe' if resnet else 'pytorch'
         stem_pool, norm = 'caffe', IMAGENET_RGB
+        basic = arch.get('depth') in (18, 34)
+        arch = dict(arch, relu_before_se=basic)
     else:
         style = 'caffe' if resnet else 'pytorch'
         stem_pool, norm = 'caffe', CAFFE_BGR

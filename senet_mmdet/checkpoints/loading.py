@@ -20,7 +20,7 @@ from .converters import Conventions, convert_state_dict, se_format
 # Backbone attributes that a checkpoint's conventions name, by argument.
 CHECKED_ARGUMENTS = ('depth', 'groups', 'base_width', 'style', 'stem_pool',
                      'se_ratio', 'deep_stem', 'stem_channels', 'stem_widths',
-                     'avg_down', 'anti_alias')
+                     'avg_down', 'anti_alias', 'relu_before_se')
 LISTED = 10
 
 

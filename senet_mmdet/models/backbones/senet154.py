@@ -41,8 +41,12 @@ class SENet154Bottleneck(SEResNeXtBottleneck):
             stride=self.conv1_stride,
             bias=False)
         self.add_module(self.norm1_name, norm1)
+        # The grouped 3x3 is rebuilt as mmdet built it: deformable where its
+        # dcn config applied (DCN/DCNv2 in the given stages, as
+        # PaddleDetection's SENet-154-vd detectors use), plain elsewhere.
+        deformable = self.with_dcn and not isinstance(self.conv2, nn.Conv2d)
         self.conv2 = build_conv_layer(
-            self.conv_cfg,
+            self.dcn if deformable else self.conv_cfg,
             reduced,
             width,
             kernel_size=3,
@@ -62,9 +66,9 @@ class SENet154(SEResNeXt):
     """SENet-154 backbone.
 
     Takes the detection arguments of :class:`SEResNet` (``out_indices``,
-    ``frozen_stages``, ``norm_eval``, ``norm_cfg``, ``with_cp``, the SE
-    options, ...); depth, groups, width and stem are fixed by the
-    architecture.
+    ``frozen_stages``, ``norm_eval``, ``norm_cfg``, ``with_cp``, ``dcn``
+    with ``stage_with_dcn``, the SE options, ...); depth, groups, width and
+    stem are fixed by the architecture.
 
     Example:
         >>> import torch
@@ -91,14 +95,6 @@ class SENet154(SEResNeXt):
             raise ValueError(
                 f'SENet154: {clashes} contradict the architecture, which '
                 f'fixes {fixed}; use SEResNeXt for other settings')
-        # The halved first 1x1 means rebuilding the grouped 3x3, which mmdet
-        # builds from a dcn config it consumes while building; rather than
-        # lose deformable convs silently, they are refused.
-        if kwargs.get('dcn') is not None:
-            raise ValueError(
-                f'SENet154: dcn={kwargs["dcn"]!r} is not supported; use '
-                'SEResNeXt(depth=152, groups=64, base_width=4, dcn=...) for '
-                'a deformable 64x4d backbone')
         kwargs.update(fixed)
         super().__init__(**kwargs)
 

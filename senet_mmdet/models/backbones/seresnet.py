@@ -69,6 +69,7 @@ class SEBlockMixin:
                  se_position: str = 'standard',
                  fuse_se: bool = True,
                  anti_alias: bool = False,
+                 relu_before_se: bool = False,
                  stride: int = 1,
                  **kwargs) -> None:
         # Anti-aliased downsampling (Zhang, arXiv 1904.11486, as timm's
@@ -81,6 +82,7 @@ class SEBlockMixin:
         self.aa = nn.AvgPool2d(stride) if pool_downsamples else None
         self.se_position = se_position if se_cfg is not None else None
         self.fuse_se = fuse_se
+        self.relu_before_se = relu_before_se and se_cfg is not None
         if se_cfg is not None:
             # SE-PRE gates the unit's input; the others gate its output.
             se_channels = inplanes if se_position == 'pre' else (
@@ -110,7 +112,8 @@ class SEBlockMixin:
         computed from the last conv's output through a frozen BatchNorm, in
         one step that keeps no more tensors than the plain block."""
         return (self.fuse_se and self.se_position == 'standard'
-                and self.se.squeeze == 'avg' and self.tail_is_last_norm()
+                and not self.relu_before_se and self.se.squeeze == 'avg'
+                and self.tail_is_last_norm()
                 and is_frozen_batchnorm(self.last_norm))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -129,6 +132,8 @@ class SEBlockMixin:
             return se_norm_residual_relu(self.se, out, self.last_norm,
                                          identity, out_mean)
         out = self.residual_tail(out)
+        if self.relu_before_se:
+            out = self.relu(out)
         if self.se_position == 'standard':
             out = self.se(out)
         if self.se_position == 'identity':
@@ -265,6 +270,10 @@ class SEResNet(ResNet):
             pool after the 3x3 conv's ReLU, the 3x3 running at stride 1
             (timm's ``aa`` models, after Zhang, arXiv 1904.11486). Use with
             ``stem_pool='avg'`` for those weights. Defaults to False.
+        relu_before_se (bool): A ReLU between the residual branch's last
+            norm and the SE module (standard position only): timm's
+            ``legacy_seresnet18/34`` blocks have it, the paper's do not.
+            Defaults to False.
 
     Example:
         >>> import torch
@@ -296,6 +305,7 @@ class SEResNet(ResNet):
                  stem_pool: str = 'pytorch',
                  stem_widths: Optional[Tuple[int, int]] = None,
                  anti_alias: bool = False,
+                 relu_before_se: bool = False,
                  num_stages: int = 4,
                  dcn: Optional[dict] = None,
                  plugins: Optional[list] = None,
@@ -309,6 +319,11 @@ class SEResNet(ResNet):
                                se_position)
         check_choice(owner, 'stem_pool', stem_pool, STEM_POOLS)
         self._check_stem_widths(owner, stem_widths, kwargs)
+        if relu_before_se and se_position != 'standard':
+            raise ValueError(
+                f'{owner}: relu_before_se=True puts a ReLU before the SE '
+                'module at the standard position; it does not go with '
+                f"se_position={se_position!r}")
         if anti_alias and kwargs.get('style', 'pytorch') != 'pytorch':
             raise ValueError(
                 f'{owner}: anti_alias=True downsamples after the 3x3 conv, '
@@ -336,6 +351,7 @@ class SEResNet(ResNet):
         self.stage_with_se = tuple(stage_with_se)
         self.stem_widths = tuple(stem_widths) if stem_widths else None
         self.anti_alias = anti_alias
+        self.relu_before_se = relu_before_se
         # ResNet zero-initialises the last norm only when the block class is
         # exactly its own Bottleneck/BasicBlock; the SE blocks say which norm.
         self.block_init_cfg = None
@@ -435,6 +451,7 @@ class SEResNet(ResNet):
             se_position=self.se_position,
             fuse_se=self.fuse_se,
             anti_alias=self.anti_alias,
+            relu_before_se=self.relu_before_se,
             **kwargs)
 
     def _check_se_ratio_fits(self, stage: int, inplanes: int,

@@ -2,6 +2,7 @@ import re
 
 import pytest
 import torch
+from mmcv.ops import ModulatedDeformConv2dPack
 from torch import nn
 
 from mmdet.registry import MODELS
@@ -100,9 +101,20 @@ def test_senet154_rejects_architecture_changes(kwargs):
         SENet154(**kwargs)
 
 
-def test_senet154_rejects_dcn():
-    with pytest.raises(
-            ValueError,
-            match=re.escape("SENet154: dcn={'type': 'DCN', 'deform_groups': "
-                            "1} is not supported; use SEResNeXt(depth=152")):
-        SENet154(dcn=dict(type='DCN', deform_groups=1))
+def test_senet154_takes_dcn_in_the_given_stages():
+    # PaddleDetection's SENet-154-vd detectors: DCNv2 in stages 3-5.
+    model = SENet154(
+        dcn=dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
+        stage_with_dcn=(False, True, True, True))
+    assert type(model.layer1[0].conv2) is torch.nn.Conv2d
+    for stage in (model.layer2, model.layer3, model.layer4):
+        for block in stage:
+            conv2 = block.conv2
+            assert isinstance(conv2, ModulatedDeformConv2dPack)
+            # The halved first 1x1 feeds the grouped deformable 3x3.
+            assert conv2.in_channels * 2 == conv2.out_channels
+            assert conv2.groups == 64
+    # mmcv's CPU deformable conv needs each input at least kernel-sized.
+    feats = model.eval()(torch.randn(1, 3, 128, 128))
+    assert [f.shape[1:] for f in feats] == [(256, 32, 32), (512, 16, 16),
+                                            (1024, 8, 8), (2048, 4, 4)]

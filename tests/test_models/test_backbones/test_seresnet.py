@@ -324,7 +324,19 @@ def test_se_plugin_on_mmdet_resnet_is_the_standard_block():
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(depth=42), 'SEResNet: depth=42 is not supported; '
-     'choose one of (18, 34, 50, 101, 152)'),
+     'choose one of (18, 34, 50, 101, 152, 26, 200, 201, 269)'),
+    (dict(depth=50, stem_widths=(24, 32)), 'SEResNet: stem_widths=(24, 32) '
+     'sets the widths of the deep stem; add deep_stem=True'),
+    (dict(depth=50, deep_stem=True, stem_widths=(24, )),
+     'SEResNet: stem_widths=(24,) must be two positive ints'),
+    (dict(depth=50, deep_stem=True, stem_widths=(24, 0)),
+     'SEResNet: stem_widths=(24, 0) must be two positive ints'),
+    (dict(depth=50, anti_alias=True, style='caffe'),
+     "SEResNet: anti_alias=True downsamples after the 3x3 conv, which leaves "
+     "no stride for style='caffe'; use style='pytorch'"),
+    (dict(depth=18, relu_before_se=True, se_position='post'),
+     'SEResNet: relu_before_se=True puts a ReLU before the SE module at the '
+     "standard position; it does not go with se_position='post'"),
     (dict(depth=50, se_ratio=0), 'SEResNet: se_ratio=0 must be a positive '
      'integer'),
     (dict(depth=50, se_ratio=1.5), 'SEResNet: se_ratio=1.5 must be a '
@@ -348,7 +360,7 @@ def test_se_plugin_on_mmdet_resnet_is_the_standard_block():
      "SEResNet: se_position='after_conv2' is not supported; choose one of "
      "('standard', 'pre', 'post', 'identity')"),
     (dict(depth=50, stem_pool='tf'), "SEResNet: stem_pool='tf' is not "
-     "supported; choose one of ('pytorch', 'caffe')"),
+     "supported; choose one of ('pytorch', 'caffe', 'avg')"),
     (dict(depth=50, stage_with_se=(True, True, True)),
      'SEResNet: stage_with_se=(True, True, True) has 3 entries but '
      'num_stages=4; give one bool per stage'),
@@ -572,3 +584,66 @@ def test_fused_se_under_autocast_keeps_the_feature_dtype():
         assert_equal_to_scale(out.float(), ref.float(), tol=2e-2)
     outs[-1].float().sum().backward()
     assert fused.layer4[1].se.fc1.weight.grad is not None
+
+
+@pytest.mark.parametrize('depth, stage_blocks', [
+    (26, (2, 2, 2, 2)),
+    (200, (3, 24, 36, 3)),
+    (201, (3, 24, 36, 4)),
+    (269, (3, 30, 48, 8)),
+])
+def test_timm_depths(depth, stage_blocks):
+    model = SEResNet(depth=depth)
+    assert tuple(len(getattr(model, f'layer{i}'))
+                 for i in range(1, 5)) == stage_blocks
+
+
+def test_tiered_deep_stem():
+    # timm's "t" stem: 3x3/2 (24) -> 3x3 (32) -> 3x3 (64), MMDetection's
+    # deep-stem layout and keys.
+    model = SEResNet(
+        depth=26, deep_stem=True, stem_channels=64, stem_widths=(24, 32),
+        avg_down=True, frozen_stages=1)
+    convs = [m for m in model.stem if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.stride[0]) for c in convs] == [
+        (3, 24, 2), (24, 32, 1), (32, 64, 1)]
+    assert {k.rsplit('.', 1)[0] for k in model.state_dict()
+            if k.startswith('stem.')} == {
+                'stem.0', 'stem.1', 'stem.3', 'stem.4', 'stem.6', 'stem.7'}
+    model.train()
+    assert not any(p.requires_grad for p in model.stem.parameters())
+    assert not model.stem[1].training
+    feats = model(torch.rand(1, 3, 64, 64))
+    assert feats[0].shape == (1, 256, 16, 16)
+
+
+def test_anti_alias_downsamples_by_average_pooling():
+    model = SEResNet(depth=50, anti_alias=True, stem_pool='avg',
+                     deep_stem=True, avg_down=True, with_cp=True).eval()
+    assert isinstance(model.maxpool, nn.AvgPool2d)
+    first = model.layer2[0]
+    assert first.conv2.stride == (1, 1)
+    assert isinstance(first.aa, nn.AvgPool2d) and first.aa.stride == 2
+    assert model.layer2[1].aa is None and model.layer1[0].aa is None
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        feats = model(x)
+        # The block: stride-1 3x3, its ReLU, then the 2x2 average pool.
+        y = model.maxpool(model.stem(x))
+        y = model.layer1(y)
+        head = first.relu(first.norm2(first.conv2(
+            first.relu(first.norm1(first.conv1(y))))))
+        pooled = nn.functional.avg_pool2d(head, 2)
+        assert torch.equal(first.residual_head(y), pooled)
+    assert [f.shape[-1] for f in feats] == [16, 8, 4, 2]
+
+
+def test_relu_before_se_takes_the_straightforward_path():
+    model = SEResNet(depth=18, relu_before_se=True).eval()
+    block = model.layer1[0]
+    assert not block.se_fuses_with_last_norm()
+    x = torch.randn(1, 64, 8, 8)
+    with torch.no_grad():
+        branch = block.relu(block.norm2(block.conv2(block.residual_head(x))))
+        expected = block.relu(block.se(branch) + x)
+        assert torch.allclose(block(x), expected)

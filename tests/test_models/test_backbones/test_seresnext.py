@@ -87,7 +87,7 @@ def test_seresnext_bad_depth():
     with pytest.raises(
             ValueError,
             match=re.escape('SEResNeXt: depth=18 is not supported; choose '
-                            'one of (50, 101, 152)')):
+                            'one of (50, 101, 152, 26, 200, 201, 269)')):
         SEResNeXt(depth=18, groups=32, base_width=4)
 
 
