@@ -38,24 +38,27 @@ def read_checkpoint(checkpoint: str) -> dict:
 
 
 def load_converted(checkpoint: str,
-                   source: Optional[str] = None
+                   source: Optional[str] = None,
+                   anti_alias: Optional[bool] = None
                    ) -> Tuple[Dict[str, Tensor], Conventions]:
     """The backbone tensors and conventions of ``checkpoint``: a file
     written by ``tools/model_converters/senet2mmdet.py`` (or a ``timm://``
     name), or a port's own file, converted here from ``source`` (one of
-    :data:`FORMATS`; detected from the keys if None)."""
-    return converted(read_checkpoint(checkpoint), source)
+    :data:`FORMATS`; detected from the keys if None; ``anti_alias`` as in
+    :func:`convert_state_dict`)."""
+    return converted(read_checkpoint(checkpoint), source, anti_alias)
 
 
 def converted(loaded: dict,
-              source: Optional[str] = None
+              source: Optional[str] = None,
+              anti_alias: Optional[bool] = None
               ) -> Tuple[Dict[str, Tensor], Conventions]:
     """:func:`load_converted` for a checkpoint already read."""
     meta = loaded.get('meta') if isinstance(loaded, dict) else None
     if isinstance(meta, dict) and 'senet_mmdet' in meta:
         return loaded['state_dict'], Conventions(**meta['senet_mmdet'])
     state_dict = loaded.get('state_dict', loaded)
-    return convert_state_dict(state_dict, source)
+    return convert_state_dict(state_dict, source, anti_alias)
 
 
 def backbone_arguments(backbone: nn.Module) -> Dict:

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 
 from mmdet.registry import MODELS
@@ -32,8 +33,10 @@ def test_converts_a_cadene_file_and_prints_its_config(tmp_path):
     converted = torch.load(tmp_path / 'converted.pth')
     meta = converted['meta']['senet_mmdet']
     assert meta['source'] == 'legacy'
-    assert meta['backbone'] == dict(type='SEResNet', depth=50, se_ratio=16,
-                                    style='caffe', stem_pool='caffe')
+    assert meta['backbone'] == dict(
+        type='SEResNet', depth=50, se_ratio=16, avg_down=False,
+        deep_stem=False, relu_before_se=False, style='caffe',
+        stem_pool='caffe')
     assert not any(k.startswith(('layer0', 'last_linear'))
                    for k in converted['state_dict'])
     backbone = MODELS.build(
@@ -62,3 +65,38 @@ def test_format_can_be_forced_and_errors_name_the_file(tmp_path):
     result = convert(tmp_path / 'missing.pth', tmp_path / 'out.pth')
     assert result.returncode == 1
     assert 'missing.pth' in result.stderr
+
+
+def test_timm_d_model_file_anti_aliasing_is_asked_for(tmp_path):
+    # seresnext26d and an anti-aliased twin hold the same keys: the file
+    # cannot tell, so the converter leaves the stem pool open and says so.
+    source = randomize(timm.create_model('seresnext26d_32x4d'))
+    torch.save(source.state_dict(), tmp_path / 'timm.pth')
+    result = convert(tmp_path / 'timm.pth', tmp_path / 'unknown.pth')
+    assert result.returncode == 0, result.stderr
+    assert 'convert again with --anti-alias' in result.stdout
+    meta = torch.load(tmp_path / 'unknown.pth')['meta']['senet_mmdet']
+    assert 'stem_pool' not in meta['backbone']
+    assert 'anti_alias' not in meta['backbone']
+
+    result = convert(tmp_path / 'timm.pth', tmp_path / 'aa.pth',
+                     '--anti-alias')
+    assert result.returncode == 0, result.stderr
+    assert '--anti-alias' not in result.stdout
+    meta = torch.load(tmp_path / 'aa.pth')['meta']['senet_mmdet']
+    assert meta['backbone']['anti_alias'] is True
+    assert meta['backbone']['stem_pool'] == 'avg'
+
+    result = convert(tmp_path / 'timm.pth', tmp_path / 'plain.pth',
+                     '--no-anti-alias')
+    meta = torch.load(tmp_path / 'plain.pth')['meta']['senet_mmdet']
+    assert (meta['backbone']['anti_alias'],
+            meta['backbone']['stem_pool']) == (False, 'pytorch')
+
+    legacy = randomize(timm.create_model('legacy_seresnet18'))
+    torch.save(legacy.state_dict(), tmp_path / 'legacy.pth')
+    result = convert(tmp_path / 'legacy.pth', tmp_path / 'out.pth',
+                     '--anti-alias')
+    assert result.returncode == 1
+    assert 'anti_alias=True is for timm weights; legacy has no ' \
+        'anti-aliased models' in result.stderr

@@ -38,6 +38,12 @@ def main() -> int:
     parser.add_argument(
         '--format', choices=FORMATS, help='source format (default: detect)')
     parser.add_argument(
+        '--anti-alias', action=argparse.BooleanOptionalAction,
+        help="timm weights of an anti-aliased model (seresnextaa*): its "
+        'average pools hold no tensors, so the keys cannot tell; default: '
+        "unknown for timm's d models (deep stem and avg_down), off for "
+        'the others. timm://<name> tells by itself')
+    parser.add_argument(
         UNSAFE_LOAD_FLAG, action='store_true',
         help='unpickle SRC in full if weights-only loading refuses it '
         '(downloads can hide code in a pickle: only for files you trust)')
@@ -46,7 +52,8 @@ def main() -> int:
     if args.unsafe_load:
         allow_unsafe_load()
     try:
-        state_dict, conventions = load_converted(args.src, args.format)
+        state_dict, conventions = load_converted(args.src, args.format,
+                                                 args.anti_alias)
     except (ConversionError, CheckpointError, FileNotFoundError,
             ValueError) as error:
         print(f'error: {args.src}: {error}', file=sys.stderr)
@@ -58,6 +65,11 @@ def main() -> int:
           f'{len(state_dict)} tensors')
     print('conventions: ' + json.dumps(meta))
     print(config_snippet(conventions, args.dst))
+    if 'stem_pool' not in conventions.backbone:
+        print('note: timm d-model weights (deep stem, avg_down): set '
+              'anti_alias and stem_pool yourself, or convert again with '
+              '--anti-alias if they come from an anti-aliased seresnextaa* '
+              'model (--no-anti-alias otherwise)')
     return 0
 
 
