@@ -13,6 +13,8 @@ format         stem / SE keys              classifier (dropped)
                ``se_layer.conv1.conv``
 ``caffe``      ``conv1/7x7_s2``,           ``classifier``
                ``conv2_1_1x1_down``
+``paddleclas`` ``conv1_1._conv``,          ``out``
+               ``bb_0_0.scale.squeeze``
 =============  ==========================  ===============================
 
 ``legacy`` covers the original PyTorch ports of the Caffe models (Cadene's
@@ -30,7 +32,7 @@ from typing import Dict, List, Optional, Tuple
 
 from torch import Tensor
 
-FORMATS = ('timm', 'legacy', 'mmpretrain', 'caffe')
+FORMATS = ('timm', 'legacy', 'mmpretrain', 'caffe', 'paddleclas')
 
 # Input normalisation on 0-255 pixels, as MMDetection's data preprocessor
 # takes it. The PyTorch ports were trained on RGB scaled to [0, 1] with the
@@ -67,6 +69,8 @@ def se_format(state_dict: Dict[str, Tensor]) -> Optional[str]:
         return 'legacy'
     if any('.se_layer.conv1.conv.' in k for k in keys):
         return 'mmpretrain'
+    if any('.scale.squeeze.' in k for k in keys):
+        return 'paddleclas'
     if any('.se.fc1.' in k for k in keys):
         return 'timm'
     if any(re.match(r'conv\d+_\d+_1x1_down', k) for k in keys):
@@ -83,7 +87,8 @@ def detect_format(state_dict: Dict[str, Tensor]) -> str:
     raise ConversionError(
         'cannot tell which SE-ResNet port these weights come from (keys '
         f'start {keys[:4]}); no SE keys such as "se.fc1", "se_module.fc1", '
-        '"se_layer.conv1.conv" or "conv2_1_1x1_down" were found. Name the '
+        '"se_layer.conv1.conv", "scale.squeeze" or "conv2_1_1x1_down" were '
+        'found. Name the '
         f'format with --format, one of {FORMATS}')
 
 
@@ -244,6 +249,10 @@ def _architecture(state_dict: Dict[str, Tensor]) -> Dict:
         return dict(type='SENet154', se_ratio=se_ratio)
     arch: Dict = dict(type='SEResNet', depth=depth, se_ratio=se_ratio,
                       avg_down=avg_down, **stem)
+    if not bottleneck and any(
+            k.startswith('layer1.0.downsample.') for k in state_dict):
+        # A conv shortcut where shapes agree: PaddleClas's SE_ResNet18/34_vd.
+        arch['always_project'] = True
     if groups > 1:
         arch.update(type='SEResNeXt', groups=groups,
                     base_width=width // groups)
@@ -280,7 +289,7 @@ def _conventions(source: str, arch: Dict,
         anti_alias = bool(anti_alias)
         stem_pool = 'avg' if anti_alias else 'pytorch'
         arch = dict(arch, anti_alias=anti_alias)
-    elif source == 'mmpretrain':
+    elif source in ('mmpretrain', 'paddleclas'):
         # Strides on the 3x3 and a padded stem pool, as timm's.
         style, stem_pool, norm = 'pytorch', 'pytorch', IMAGENET_RGB
     elif source == 'legacy':
@@ -334,6 +343,9 @@ def convert_state_dict(state_dict: Dict[str, Tensor],
     if source == 'caffe':
         from .caffe import caffe_to_backbone
         converted, unmatched = caffe_to_backbone(state_dict)
+    elif source == 'paddleclas':
+        from .paddle import paddleclas_to_backbone
+        converted, unmatched = paddleclas_to_backbone(state_dict)
     else:
         if source == 'legacy':
             state_dict = _legacy_stem(state_dict)

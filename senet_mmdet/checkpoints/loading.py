@@ -20,7 +20,8 @@ from .converters import Conventions, convert_state_dict, se_format
 # Backbone attributes that a checkpoint's conventions name, by argument.
 CHECKED_ARGUMENTS = ('depth', 'groups', 'base_width', 'style', 'stem_pool',
                      'se_ratio', 'deep_stem', 'stem_channels', 'stem_widths',
-                     'avg_down', 'anti_alias', 'relu_before_se')
+                     'avg_down', 'anti_alias', 'relu_before_se',
+                     'always_project')
 LISTED = 10
 
 
@@ -30,10 +31,14 @@ class PretrainedMismatchError(ValueError):
 
 
 def read_checkpoint(checkpoint: str) -> dict:
-    """A checkpoint file, ``.caffemodel`` or ``timm://`` name, as a dict."""
+    """A checkpoint file, ``.caffemodel``, ``.pdparams`` or ``timm://``
+    name, as a dict."""
     if checkpoint.endswith('.caffemodel'):
         from .caffe import read_caffemodel
         return read_caffemodel(checkpoint)
+    if checkpoint.endswith('.pdparams'):
+        from .paddle import read_pdparams
+        return read_pdparams(checkpoint)
     return CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
 
 

@@ -274,6 +274,10 @@ class SEResNet(ResNet):
             norm and the SE module (standard position only): timm's
             ``legacy_seresnet18/34`` blocks have it, the paper's do not.
             Defaults to False.
+        always_project (bool): Give the first block of every stage a 1x1
+            conv shortcut, also where its input and output shapes agree
+            (stage 1 of basic-block depths): PaddleClas's SE_ResNet18_vd
+            and SE_ResNet34_vd. Defaults to False.
 
     Example:
         >>> import torch
@@ -306,6 +310,7 @@ class SEResNet(ResNet):
                  stem_widths: Optional[Tuple[int, int]] = None,
                  anti_alias: bool = False,
                  relu_before_se: bool = False,
+                 always_project: bool = False,
                  num_stages: int = 4,
                  dcn: Optional[dict] = None,
                  plugins: Optional[list] = None,
@@ -352,6 +357,7 @@ class SEResNet(ResNet):
         self.stem_widths = tuple(stem_widths) if stem_widths else None
         self.anti_alias = anti_alias
         self.relu_before_se = relu_before_se
+        self.always_project = always_project
         # ResNet zero-initialises the last norm only when the block class is
         # exactly its own Bottleneck/BasicBlock; the SE blocks say which norm.
         self.block_init_cfg = None
@@ -446,13 +452,41 @@ class SEResNet(ResNet):
             out_channels = kwargs['planes'] * kwargs['block'].expansion
             self._check_se_ratio_fits(stage, kwargs['inplanes'], out_channels)
         kwargs['init_cfg'] = self.block_init_cfg
-        return super().make_res_layer(
+        layer = super().make_res_layer(
             se_cfg=self.se_cfg if with_se else None,
             se_position=self.se_position,
             fuse_se=self.fuse_se,
             anti_alias=self.anti_alias,
             relu_before_se=self.relu_before_se,
             **kwargs)
+        if self.always_project and layer[0].downsample is None:
+            layer[0].downsample = self._projection(
+                kwargs['inplanes'], kwargs['planes'] * kwargs['block'].expansion)
+        return layer
+
+    def _projection(self, in_channels: int,
+                    out_channels: int) -> nn.Sequential:
+        """A 1x1 conv and norm shortcut at stride 1, laid out as ResLayer
+        lays out its own (behind a no-op pool with ``avg_down``), so the
+        keys are ``downsample.0/1`` or ``downsample.1/2`` like the rest."""
+        layers = []
+        if self.avg_down:
+            layers.append(
+                nn.AvgPool2d(
+                    kernel_size=1,
+                    stride=1,
+                    ceil_mode=True,
+                    count_include_pad=False))
+        layers.append(
+            build_conv_layer(
+                self.conv_cfg,
+                in_channels,
+                out_channels,
+                kernel_size=1,
+                stride=1,
+                bias=False))
+        layers.append(build_norm_layer(self.norm_cfg, out_channels)[1])
+        return nn.Sequential(*layers)
 
     def _check_se_ratio_fits(self, stage: int, inplanes: int,
                              out_channels: int) -> None:
