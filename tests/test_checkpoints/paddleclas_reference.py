@@ -54,11 +54,12 @@ def randomized(model):
     names = model.state_dict()
     # A residual branch's last norm: conv2's in a bottleneck, conv1's in a
     # basic block.
+    blocks = {name.split('.')[0] for name in names if name.startswith('bb_')}
     last_norms = {
-        f'{block}.{"conv2" if f"{block}.conv2._conv.weight" in names else "conv1"}'
-        '._batch_norm.weight'
-        for block in {name.split('.')[0] for name in names
-                      if name.startswith('bb_')}
+        f'{block}.conv2._batch_norm.weight'
+        if f'{block}.conv2._conv.weight' in names else
+        f'{block}.conv1._batch_norm.weight'
+        for block in blocks
     }
     state = {}
     for name, tensor in names.items():

@@ -84,8 +84,10 @@ def test_anti_aliased_weights_in_a_plain_backbone_are_refused(
             type='SEResNeXt', depth=101, groups=32, base_width=8,
             deep_stem=True, avg_down=True,
             init_cfg=dict(type='Pretrained', checkpoint=f'timm://{name}')))
-    with pytest.raises(ValueError, match=r'set model.backbone.anti_alias=True, '
-                       r"model.backbone.stem_pool='avg'"):
+    with pytest.raises(
+            ValueError,
+            match=r"set model.backbone.anti_alias=True, "
+            r"model.backbone.stem_pool='avg'"):
         backbone.init_weights()
 
 

@@ -5,10 +5,10 @@ public port to this package's backbones.
 
 SRC is a port's checkpoint (timm, timm ``legacy_*`` / Cadene
 ``pretrainedmodels``, mmpretrain, PaddleClas ``.pdparams``), an official
-``.caffemodel``, or ``timm://<name>``. The format is detected from the keys unless given. DST
-holds the backbone's tensors and, in ``meta['senet_mmdet']``, the backbone
-arguments and input normalisation they need; the printed config snippet
-sets both. Use DST as ``init_cfg=dict(type='Pretrained', checkpoint=DST)``.
+``.caffemodel``, or ``timm://<name>``. The format is detected from the
+keys unless given. DST holds the backbone's tensors and, in
+``meta['senet_mmdet']``, the backbone arguments and input normalisation
+they need; the printed config snippet sets both. Use DST as ``init_cfg=dict(type='Pretrained', checkpoint=DST)``.
 """
 import argparse
 import json

@@ -460,8 +460,9 @@ class SEResNet(ResNet):
             relu_before_se=self.relu_before_se,
             **kwargs)
         if self.always_project and layer[0].downsample is None:
-            layer[0].downsample = self._projection(
-                kwargs['inplanes'], kwargs['planes'] * kwargs['block'].expansion)
+            out_channels = kwargs['planes'] * kwargs['block'].expansion
+            layer[0].downsample = self._projection(kwargs['inplanes'],
+                                                   out_channels)
         return layer
 
     def _projection(self, in_channels: int,
