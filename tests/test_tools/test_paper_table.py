@@ -144,3 +144,24 @@ def test_diff_configs_shows_the_backbone_swap():
     assert result.returncode == 0, result.stderr
     assert "model.backbone.type: 'ResNet' -> 'SEResNet'" in result.stdout
     assert 'train_cfg' not in result.stdout
+
+
+def test_published_recipe_runs_sit_beside_the_published_ap(tmp_path):
+    config = ('cascade-mask-rcnn_senet154-mdconv-c3-c5_fpn-gn-all_'
+              'ms-paddledet-s1x_coco')
+    run = write_run(tmp_path / 'cascade', config, 'SENet154', None, 0.502,
+                    0.70)
+    metrics = json.loads((run / 'test_metrics.json').read_text())
+    metrics['metrics']['coco/segm_mAP'] = 0.431
+    (run / 'test_metrics.json').write_text(json.dumps(metrics))
+    result = run_table(run, '--measured-only')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('### Published SE recipes')
+    assert f'| {config} | bbox AP | 50.2 | 51.9 | -1.7 | PaddleDetection ' \
+        '0.x configs/dcn/README.md |' in result.stdout
+    assert f'| {config} | segm AP | 43.1 | 43.9 | -0.8 |' in result.stdout
+    faster = 'faster-rcnn_senet154-vd-paddleclas_fpn_paddledet-s1x_coco'
+    assert f'| {faster} | bbox AP | not measured | 42.9 | not measured |' \
+        in result.stdout
+    assert f'| {faster} | segm AP | not measured | not published | not ' \
+        'published |' in result.stdout

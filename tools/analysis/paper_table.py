@@ -1,5 +1,6 @@
 """Collect the COCO metrics of several runs into markdown tables beside the
-SE paper's numbers, with the SE minus plain difference per backbone.
+SE paper's numbers, with the SE minus plain difference per backbone, and
+runs of the published SE recipes' configs beside their published AP.
 
     python tools/analysis/paper_table.py WORK_DIR [WORK_DIR ...]
 
@@ -47,6 +48,21 @@ PAPER = {
             ('ResNet', 101): dict(plain=(27.2, 48.4), se=(27.9, 49.2)),
         }),
 }
+
+# Recipes published with their COCO val2017 AP (percent) that configs here
+# reproduce, by config name: there is no plain twin, so their runs are put
+# beside the published numbers instead.
+PADDLEDET_ZOO = 'PaddleDetection 0.x docs/MODEL_ZOO.md'
+PUBLISHED = {
+    'cascade-mask-rcnn_senet154-mdconv-c3-c5_fpn-gn-all_ms-paddledet-s1x_coco':
+    dict(bbox=51.9, segm=43.9,
+         source='PaddleDetection 0.x configs/dcn/README.md'),
+    'faster-rcnn_senet154-vd-paddleclas_fpn_paddledet-s1x_coco': dict(
+        bbox=42.9, segm=None, source=PADDLEDET_ZOO),
+    'mask-rcnn_senet154-vd-paddleclas_fpn_paddledet-s1x_coco': dict(
+        bbox=44.0, segm=38.7, source=PADDLEDET_ZOO),
+}
+NOT_PUBLISHED = 'not published'
 
 # Backbone type -> (family, with SE).
 BACKBONES = {
@@ -210,6 +226,30 @@ def table(protocol: str, runs: Runs) -> List[str]:
     return lines
 
 
+def published_table(runs: Dict[str, List[dict]]) -> List[str]:
+    """Markdown lines putting each recipe's runs beside its published box
+    and mask AP (mean ± sample standard deviation over several runs)."""
+    lines = [
+        '### Published SE recipes', '',
+        '| config | metric | measured | published | measured - published '
+        '| source |', '|---|---|---|---|---|---|'
+    ]
+    for config, recipe in PUBLISHED.items():
+        for metric in ('bbox', 'segm'):
+            measured = _values(runs.get(config, []), f'coco/{metric}_mAP')
+            published = recipe[metric]
+            if published is None:
+                cells = [NOT_PUBLISHED, NOT_PUBLISHED]
+            else:
+                difference = (f'{statistics.fmean(measured) - published:+.1f}'
+                              if measured else NOT_MEASURED)
+                cells = [f'{published:.1f}', difference]
+            lines.append(f'| {config} | {metric} AP | '
+                         f'{_mean_std(measured, 1)} | {" | ".join(cells)} | '
+                         f'{recipe["source"]} |')
+    return lines
+
+
 def paper_tables(paths: Sequence[str], measured_only: bool = False) -> str:
     """The markdown for the runs in ``paths``, and, unless
     ``measured_only``, an empty table for each paper protocol none of them
@@ -218,8 +258,13 @@ def paper_tables(paths: Sequence[str], measured_only: bool = False) -> str:
         protocol: {}
         for protocol in PAPER
     }
+    recipes: Dict[str, List[dict]] = {}
     for path in paths:
         run = load_run(path)
+        config = osp.splitext(osp.basename(run['config']))[0]
+        if config in PUBLISHED:
+            recipes.setdefault(config, []).append(run)
+            continue
         family, with_se = BACKBONES[run['model']['backbone']]
         row = (family, run['model']['depth'] or 154)
         grouped.setdefault(protocol_of(run['config']), {}).setdefault(
@@ -227,6 +272,8 @@ def paper_tables(paths: Sequence[str], measured_only: bool = False) -> str:
     lines: List[str] = []
     for protocol, runs in grouped.items():
         lines += table(protocol, runs) + ['']
+    if recipes or not measured_only:
+        lines += published_table(recipes) + ['']
     return '\n'.join(lines)
 
 
@@ -239,7 +286,8 @@ def main() -> int:
     parser.add_argument(
         '--measured-only',
         action='store_true',
-        help="leave out the paper's protocols that no run used")
+        help="leave out the paper's protocols and the published recipes "
+        'that no run used')
     args = parser.parse_args()
     try:
         print(paper_tables(args.work_dirs, args.measured_only))
