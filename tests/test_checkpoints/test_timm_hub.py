@@ -12,17 +12,27 @@ from mmdet.registry import MODELS
 from senet_mmdet.checkpoints.timm_hub import load_from_timm
 from .test_converters import (assert_stages_match, randomize, senet_stages,
                               timm_stages)
+from .utils import readme_zoo_arguments, shown_arguments
 
 # timm's SE-ResNet / SE-ResNeXt / SENet architectures with pretrained
 # weights, each with its first pretrained tag. The ByobNet-based ``*ts``
 # models (seresnet33ts, seresnext26ts) are another network family.
 SE_ARCHITECTURE = re.compile(r'(legacy_)?se(resnet|resnext|net)\w*')
-TIMM_SE_MODELS = sorted({
-    name.split('.')[0]: name
-    for name in reversed(timm.list_pretrained())
+TIMM_SE_TAGS = [
+    name for name in timm.list_pretrained()
     if SE_ARCHITECTURE.fullmatch(name.split('.')[0])
     and not name.split('.')[0].endswith('ts')
+]
+TIMM_SE_MODELS = sorted({
+    name.split('.')[0]: name
+    for name in reversed(TIMM_SE_TAGS)
 }.values())
+
+
+def test_readme_zoo_lists_every_timm_se_weight():
+    listed = {name[len('timm://'):] for name in readme_zoo_arguments()
+              if name.startswith('timm://')}
+    assert listed == set(TIMM_SE_TAGS)
 
 
 def test_the_list_holds_every_family_timm_publishes():
@@ -65,6 +75,12 @@ def test_timm_se_model_loads_with_parity(name, random_timm_weights):
     if not architecture.startswith('legacy_'):
         assert conventions['backbone']['anti_alias'] == ('aa' in
                                                          architecture)
+    # The README's zoo lists these arguments for every tag of the model.
+    zoo = readme_zoo_arguments()
+    for tag in TIMM_SE_TAGS:
+        if tag.split('.')[0] == architecture:
+            assert zoo[f'timm://{tag}'] == shown_arguments(
+                conventions['backbone'])
     stages = senet_stages if architecture.startswith('legacy_') else (
         timm_stages)
     # float64 so that the conversion is compared, not rounding; 65 is odd
