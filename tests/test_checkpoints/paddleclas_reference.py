@@ -4,9 +4,10 @@ process):
 
     python paddleclas_reference.py OUT FILE:FACTORY [FILE:FACTORY ...]
 
-For each model: seed-0 random weights saved with ``paddle.save`` to
-``OUT/<FACTORY>_pretrained.pdparams`` and its four stage outputs on the
-input ``OUT/input.npy`` to ``OUT/<FACTORY>_stage<i>.npy``.
+For each model: seed-0 random weights (float32 values) saved with
+``paddle.save`` to
+``OUT/<FACTORY>_pretrained.pdparams`` and its four stage outputs in
+float64 on the input ``OUT/input.npy`` to ``OUT/<FACTORY>_stage<i>.npy``.
 """
 import importlib.util
 import sys
@@ -75,7 +76,9 @@ def randomized(model):
         else:
             fan_in = np.prod(shape[1:]) if len(shape) == 4 else shape[0]
             value = rng.standard_normal(shape) * (2.0 / fan_in)**0.5
-        state[name] = value.astype('float64')
+        # float32 values, so that the float32 file holds exactly the
+        # weights the float64 reference computes with.
+        state[name] = value.astype('float32').astype('float64')
     model.set_state_dict(state)
     model.eval()
     return model
@@ -109,10 +112,12 @@ def main() -> None:
         with paddle.utils.unique_name.guard():
             network = getattr(paddleclas_module(file), factory)()
         network = randomized(network)
-        paddle.save(network.state_dict(),
-                    str(out / f'{factory}_pretrained.pdparams'))
         for stage, output in enumerate(paddle_stages(network, x)):
             np.save(out / f'{factory}_stage{stage}.npy', output)
+        # Saved in float32, as PaddleClas's files are.
+        network.to(dtype='float32')
+        paddle.save(network.state_dict(),
+                    str(out / f'{factory}_pretrained.pdparams'))
 
 
 if __name__ == '__main__':

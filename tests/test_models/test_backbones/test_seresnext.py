@@ -2,6 +2,7 @@ import re
 
 import pytest
 import torch
+from mmcv.ops import ModulatedDeformConv2dPack
 
 from mmdet.models.backbones import ResNeXt
 from mmdet.registry import MODELS
@@ -100,3 +101,28 @@ def test_se_plugin_on_mmdet_resnext_has_the_se_block_params():
     resnext.eval()
     feats = resnext(torch.randn(1, 3, 64, 64))
     assert feats[-1].shape == (1, 2048, 2, 2)
+
+
+def test_timm_variant_arguments_keep_the_detection_arguments():
+    # A tiered-stem, anti-aliased "d" model with DCN, checkpointing, frozen
+    # stem and stage 1 and frozen BatchNorm statistics, training.
+    model = SEResNeXt(
+        depth=26, groups=32, base_width=4, deep_stem=True,
+        stem_widths=(24, 32), avg_down=True, anti_alias=True,
+        stem_pool='avg',
+        dcn=dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
+        stage_with_dcn=(False, True, True, True), with_cp=True,
+        frozen_stages=1, norm_eval=True)
+    model.train()
+    assert isinstance(model.layer2[0].conv2, ModulatedDeformConv2dPack)
+    assert model.layer2[0].conv2.stride == (1, 1)
+    assert model.layer2[0].aa is not None
+    assert not any(m.training for m in model.modules()
+                   if isinstance(m, torch.nn.BatchNorm2d))
+    # mmcv's CPU deformable conv needs each input at least kernel-sized.
+    x = torch.randn(1, 3, 128, 128, requires_grad=True)
+    sum(f.sum() for f in model(x)).backward()
+    assert all(p.grad is None for p in model.stem.parameters())
+    assert all(p.grad is None for p in model.layer1.parameters())
+    assert model.layer2[0].conv2.weight.grad is not None
+    assert model.layer4[-1].se.fc1.weight.grad is not None
