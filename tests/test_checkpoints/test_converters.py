@@ -98,21 +98,8 @@ def assert_stages_match(reference, ours):
 
 
 SOURCES = [
-    # (id, build the source, its stage outputs, format, expected backbone)
-    ('timm-seresnet50', lambda: timm.create_model('seresnet50'), timm_stages,
-     'timm', dict(type='SEResNet', depth=50, style='pytorch',
-                  stem_pool='pytorch')),
-    ('timm-seresnext50_32x4d',
-     lambda: timm.create_model('seresnext50_32x4d'), timm_stages, 'timm',
-     dict(type='SEResNeXt', depth=50, groups=32, base_width=4,
-          style='pytorch', stem_pool='pytorch')),
-    ('timm-legacy_seresnet50', lambda: timm.create_model('legacy_seresnet50'),
-     senet_stages, 'legacy', dict(type='SEResNet', depth=50, style='caffe',
-                                  stem_pool='caffe')),
-    ('timm-legacy_seresnext50_32x4d',
-     lambda: timm.create_model('legacy_seresnext50_32x4d'), senet_stages,
-     'legacy', dict(type='SEResNeXt', depth=50, groups=32, base_width=4,
-                    style='pytorch', stem_pool='caffe')),
+    # (id, build the source, its stage outputs, format, expected backbone);
+    # timm's own models, legacy ones included: test_timm_hub.py.
     ('cadene-se_resnet50', lambda: cadene_senet().se_resnet50(
         pretrained=None), senet_stages, 'legacy',
      dict(type='SEResNet', depth=50, style='caffe', stem_pool='caffe')),

@@ -2,6 +2,7 @@
 weights (random here: nothing can be downloaded) convert, and our backbone
 built from the conventions they carry computes timm's four stage outputs."""
 import re
+from contextlib import contextmanager
 
 import pytest
 import timm
@@ -47,15 +48,33 @@ def test_the_list_holds_every_family_timm_publishes():
     assert not any(name.endswith('ts') for name in architectures)
 
 
+@contextmanager
+def uninitialised_float64():
+    """Modules built in this context have float64 parameters on the meta
+    device: no storage and no initialisation, which for the 100M-parameter
+    models costs more than the comparison itself."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        with torch.device('meta'):
+            yield
+    finally:
+        torch.set_default_dtype(default)
+
+
 @pytest.fixture
 def random_timm_weights(monkeypatch):
     """``timm.create_model(..., pretrained=True)`` gives seed-0 random
-    weights; the models built are kept for comparison."""
+    float64 weights; the models built are kept for comparison."""
     built = []
     create = timm.create_model
 
     def create_random(name, pretrained=False, **kwargs):
-        model = randomize(create(name, pretrained=False, **kwargs))
+        with uninitialised_float64():
+            model = create(name, pretrained=False, **kwargs)
+        # Every float tensor is drawn by randomize; BatchNorm's integer
+        # counters stay unset, which eval mode never reads.
+        model = randomize(model.to_empty(device='cpu'))
         built.append(model)
         return model
 
@@ -68,8 +87,15 @@ def test_timm_se_model_loads_with_parity(name, random_timm_weights):
     loaded = CheckpointLoader.load_checkpoint(f'timm://{name}')
     source = random_timm_weights[0]
     conventions = loaded['meta']['senet_mmdet']
-    backbone = MODELS.build(dict(conventions['backbone']))
-    backbone.load_state_dict(loaded['state_dict'], strict=True)
+    # Built empty, then given the converted tensors themselves.
+    with uninitialised_float64():
+        backbone = MODELS.build(dict(conventions['backbone']))
+    backbone.load_state_dict(loaded['state_dict'], strict=True, assign=True)
+    # Every timm SE model takes RGB with the ImageNet mean and std.
+    assert conventions['data_preprocessor'] == dict(
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True)
     # Anti-aliasing has no tensors: only the built model can tell it.
     architecture = name.split('.')[0]
     if not architecture.startswith('legacy_'):
@@ -87,9 +113,7 @@ def test_timm_se_model_loads_with_parity(name, random_timm_weights):
     # where the stems' pools differ (and every aa model accepts it).
     x = torch.rand(1, 3, 65, 65, dtype=torch.float64)
     with torch.no_grad():
-        assert_stages_match(
-            stages(source.double(), x),
-            backbone.double().eval()(x))
+        assert_stages_match(stages(source, x), backbone.eval()(x))
 
 
 def test_anti_aliased_weights_in_a_plain_backbone_are_refused(
