@@ -17,7 +17,7 @@ from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import load_pretrained
 from senet_mmdet.models.layers.se import (GATES, SQUEEZES, SqueezeExcitation,
                                           conv_output_mean,
-                                          is_frozen_batchnorm,
+                                          is_compiling, is_frozen_batchnorm,
                                           se_norm_residual_relu)
 from senet_mmdet.utils import check_choice, check_se_ratio
 
@@ -127,7 +127,11 @@ class SEBlockMixin:
             x = self.se(x)
         features = self.residual_head(x)
         out = self.last_conv(features)
-        if self.se_fuses_with_last_norm():
+        # Under torch.compile the straightforward form, which the compiler
+        # fuses by itself: compiled SE-ResNet-50 / ResNet-50 inference at
+        # 1x3x224x224 on 2 CPU cores measured 1.13 with the fused step, 1.07
+        # without.
+        if self.se_fuses_with_last_norm() and not is_compiling():
             out_mean = conv_output_mean(self.last_conv, features, out)
             return se_norm_residual_relu(self.se, out, self.last_norm,
                                          identity, out_mean)

@@ -199,6 +199,13 @@ class _ScaledResidualReLU(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, grad
 
 
+def is_compiling() -> bool:
+    """Whether torch.compile is tracing the caller (torch 2.1 spells it in
+    ``torch._dynamo`` only)."""
+    check = getattr(torch.compiler, 'is_compiling', None)
+    return check() if check is not None else torch._dynamo.is_compiling()
+
+
 def _keeps_graph(*tensors: Tensor) -> bool:
     """Whether the fused step must record a backward: a gradient will flow,
     and nothing is capturing the graph as plain operations instead.

@@ -9,6 +9,7 @@ from mmdet.models.backbones import ResNet
 from mmdet.registry import MODELS
 from senet_mmdet.models.backbones import (SEBasicBlock, SEBottleneck,
                                           SEResNet)
+from senet_mmdet.models.backbones import seresnet as seresnet_module
 from senet_mmdet.models.layers import SqueezeExcitation
 from .utils import FC_PARAMS, check_norm_state, count_params, se_params
 
@@ -525,25 +526,33 @@ def test_fused_se_keeps_no_more_for_backward_than_resnet():
     assert saved_feature_map_bytes(straightforward, x) >= plain_bytes * 1.10
 
 
-def test_fused_se_backbone_compiles():
-    """torch.compile traces the fused step (a custom autograd Function)
-    forward and backward; aot_eager runs the traced graphs without needing
-    a C++ toolchain, and must agree with eager to float rounding."""
+def test_fused_se_backbone_compiles(monkeypatch):
+    """torch.compile traces the straightforward SE form, which it can fuse,
+    in place of the fused step's autograd Function, forward and backward;
+    aot_eager runs the traced graphs without needing a C++ toolchain, and
+    must agree with the eager fused step to float rounding."""
     torch.manual_seed(0)
     model = SEResNet(depth=18, frozen_stages=1)
     model.init_weights()
     randomize_norms(model)
     model.train()
-    compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
     x = torch.randn(2, 3, 64, 64)
-    outs = compiled(x)
     refs = model(x)
+    torch._dynamo.reset()
+    monkeypatch.setattr(seresnet_module, 'se_norm_residual_relu',
+                        _fails_if_called)
+    compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
+    outs = compiled(x)
     for out, ref in zip(outs, refs):
         assert_equal_to_scale(out, ref)
     grad = torch.autograd.grad(outs[-1].sum(), model.layer4[1].se.fc1.weight)
     ref_grad = torch.autograd.grad(refs[-1].sum(),
                                    model.layer4[1].se.fc1.weight)
     assert_equal_to_scale(grad[0], ref_grad[0])
+
+
+def _fails_if_called(*args):
+    raise AssertionError('the fused step ran under torch.compile')
 
 
 @pytest.mark.parametrize('depth', [18, 50])
