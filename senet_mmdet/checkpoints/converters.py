@@ -88,8 +88,7 @@ def detect_format(state_dict: Dict[str, Tensor]) -> str:
         'cannot tell which SE-ResNet port these weights come from (keys '
         f'start {keys[:4]}); no SE keys such as "se.fc1", "se_module.fc1", '
         '"se_layer.conv1.conv", "scale.squeeze" or "conv2_1_1x1_down" were '
-        'found. Name the '
-        f'format with --format, one of {FORMATS}')
+        f'found. Name the format with --format, one of {FORMATS}')
 
 
 def _rename(state_dict: Dict[str, Tensor],
@@ -197,8 +196,9 @@ def _depths() -> Dict[Tuple[Tuple[int, ...], bool], int]:
 
 
 def _stem(state_dict: Dict[str, Tensor]) -> Dict:
-    """Stem arguments: none for a 7x7 stem; for a deep stem its widths,
-    ``stem_widths`` only where they are not MMDetection's halves."""
+    """Stem arguments: ``deep_stem=False`` for a 7x7 stem; for a deep stem
+    its widths, ``stem_widths`` only where they are not MMDetection's
+    halves."""
     if 'stem.0.weight' not in state_dict:
         return dict(deep_stem=False)
     widths = tuple(state_dict[f'stem.{i}.weight'].shape[0] for i in (0, 3))
