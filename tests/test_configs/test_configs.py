@@ -51,13 +51,16 @@ def test_config_inherits_mmdet_and_runs_loss_and_predict(path):
         assert cfg.custom_imports.imports == ['senet_mmdet']
     else:
         assert cfg.model.backbone.type == 'ResNet'
-    # Fewer RoIs than COCO training samples keep the C4 heads (conv5 on
-    # every RoI) quick on a CPU; nothing else changes.
+    # Fewer RoIs than COCO training samples and test proposals keep the
+    # C4 heads (conv5 on every RoI) quick on a CPU; nothing else changes.
     rcnn = cfg.model.get('train_cfg', {}).get('rcnn', {})
     # A cascade has one rcnn stage config per stage.
     for stage in rcnn if isinstance(rcnn, list) else [rcnn]:
         if stage.get('sampler'):
             stage.sampler.num = 64
+    test_rpn = cfg.model.get('test_cfg', {}).get('rpn', {})
+    if test_rpn.get('max_per_img'):
+        test_rpn.max_per_img = 64
     init_default_scope('mmdet')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)

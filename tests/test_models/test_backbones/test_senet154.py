@@ -114,7 +114,5 @@ def test_senet154_takes_dcn_in_the_given_stages():
             # The halved first 1x1 feeds the grouped deformable 3x3.
             assert conv2.in_channels * 2 == conv2.out_channels
             assert conv2.groups == 64
-    # mmcv's CPU deformable conv needs each input at least kernel-sized.
-    feats = model.eval()(torch.randn(1, 3, 128, 128))
-    assert [f.shape[1:] for f in feats] == [(256, 32, 32), (512, 16, 16),
-                                            (1024, 8, 8), (2048, 4, 4)]
+    # Its forward and backward run in the Cascade Mask R-CNN config's test
+    # (tests/test_configs).
