@@ -12,7 +12,6 @@ PaddleClas names its layers ``conv1_1`` (the deep stem's convs), ``bb_{stage}_
 ``short`` (the projection shortcut) and ``scale.squeeze/excitation`` (the
 SE FCs, Paddle ``Linear`` layers stored input-major, so transposed here).
 """
-import io
 import pickle
 import re
 from collections import OrderedDict
@@ -21,6 +20,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 from torch import Tensor
+
+from .converters import DEEP_STEM, ConversionError
 
 # paddle.save's table of parameter names, beside the tensors.
 NAME_TABLE = 'StructuredToParameterName@@'
@@ -66,10 +67,9 @@ def read_pdparams(path: str) -> Dict[str, object]:
     """The tensors of a ``.pdparams`` file as torch tensors, keyed by
     structured name, with paddle's name table (if any) under
     :data:`NAME_TABLE`."""
-    with open(path, 'rb') as file:
-        data = file.read()
     try:
-        loaded = _ArrayUnpickler(io.BytesIO(data)).load()
+        with open(path, 'rb') as file:
+            loaded = _ArrayUnpickler(file).load()
     except PdparamsError as error:
         raise PdparamsError(f'{path}: {error}') from None
     except (pickle.UnpicklingError, EOFError) as error:
@@ -92,16 +92,15 @@ def read_pdparams(path: str) -> Dict[str, object]:
     return state_dict
 
 
-def _stem_names(state_dict: Dict[str, object]) -> Dict[str, str]:
-    """PaddleClas stem layers -> ours: a 7x7 conv (``conv``, in
+def _stem_names(
+        state_dict: Dict[str, object]) -> Dict[str, Tuple[str, str]]:
+    """PaddleClas stem layers -> our (conv, norm): a 7x7 conv (``conv``, in
     SE_ResNeXt50/101_32x4d), or a deep stem ``conv1_1/2/3``."""
     if 'conv._conv.weight' in state_dict:
         return {'conv': ('conv1', 'bn1')}
-    return {
-        'conv1_1': ('stem.0', 'stem.1'),
-        'conv1_2': ('stem.3', 'stem.4'),
-        'conv1_3': ('stem.6', 'stem.7'),
-    }
+    return dict(
+        zip(('conv1_1', 'conv1_2', 'conv1_3'),
+            zip(DEEP_STEM[::2], DEEP_STEM[1::2])))
 
 
 def _is_vd(state_dict: Dict[str, object], table: Dict[str, str]) -> bool:
@@ -120,7 +119,6 @@ def _is_vd(state_dict: Dict[str, object], table: Dict[str, str]) -> bool:
     conv0 = state_dict['bb_0_0.conv0._conv.weight']
     conv1 = state_dict['bb_0_0.conv1._conv.weight']
     if conv0.shape[0] // conv1.shape[1] == 64:
-        from .converters import ConversionError
         raise ConversionError(
             'these PaddleClas weights are SENet154_vd or SE_ResNeXt152_64x4d,'
             ' which hold the same tensors and differ in their shortcuts '

@@ -221,16 +221,21 @@ def deploy(args) -> dict:
         [onnx_file], processor.update_data_preprocessor)
     max_kept = max_per_img(model_cfg)
 
+    # One run of the test pipeline per image: test_step takes its samples,
+    # the raw runs the batch the data preprocessor makes of them, and the
+    # first image's are timed.
+    samples_per_image = [
+        processor.create_input(image)[0] for image in args.image
+    ]
     images = []
-    for image in args.image:
-        data, inputs = processor.create_input(
-            image, data_preprocessor=detector.data_preprocessor)
+    for image, samples in zip(args.image, samples_per_image):
         with torch.no_grad():
+            data = detector.data_preprocessor(samples, False)
+            inputs = data['inputs']
             raw_dets, raw_labels = runtime.predict(inputs)[:2]
             with RewriterContext(cfg=deploy_cfg, backend=backend, opset=11):
                 torch_dets, torch_labels = rewritten(
                     inputs, data['data_samples'], mode='predict')[:2]
-            samples, _ = processor.create_input(image)
             ours = runtime.test_step(samples)[0].pred_instances
             theirs = detector.test_step(samples)[0].pred_instances
         results = [
@@ -249,11 +254,11 @@ def deploy(args) -> dict:
             dict(image=image, input_shape=list(inputs.shape),
                  comparisons=results))
 
-    samples, _ = processor.create_input(args.image[0])
+    timed = samples_per_image[0]
     with torch.no_grad():
-        torch_seconds = median_seconds(lambda: detector.test_step(samples),
+        torch_seconds = median_seconds(lambda: detector.test_step(timed),
                                        args.repeat)
-        ort_seconds = median_seconds(lambda: runtime.test_step(samples),
+        ort_seconds = median_seconds(lambda: runtime.test_step(timed),
                                      args.repeat)
     return dict(
         config=args.config, checkpoint=checkpoint,
