@@ -120,3 +120,17 @@ def test_pdparams_reader_runs_nothing_but_arrays(tmp_path):
     path.write_bytes(b'not a pickle')
     with pytest.raises(PdparamsError, match='is not a .pdparams pickle'):
         read_pdparams(str(path))
+
+
+def test_pdparams_reader_names_what_is_not_a_dict_of_arrays(tmp_path):
+    path = tmp_path / 'list.pdparams'
+    with open(path, 'wb') as file:
+        pickle.dump([np.zeros(2)], file, protocol=4)
+    with pytest.raises(PdparamsError,
+                       match='holds a list, not the dict of arrays'):
+        read_pdparams(str(path))
+    with open(path, 'wb') as file:
+        pickle.dump({'conv1_1._conv.weight': 'weights'}, file, protocol=4)
+    with pytest.raises(PdparamsError,
+                       match=r'conv1_1._conv.weight is a str, not an array'):
+        read_pdparams(str(path))
