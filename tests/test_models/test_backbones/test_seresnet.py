@@ -445,8 +445,10 @@ def saved_feature_map_bytes(model: nn.Module, x: torch.Tensor) -> int:
 @pytest.mark.parametrize('kwargs, train, fused', [
     (dict(), False, True),
     (dict(norm_eval=True), True, True),
-    (dict(norm_eval=False), True, False),
+    (dict(norm_eval=False), True, True),
     (dict(norm_eval=False), False, True),
+    (dict(norm_cfg=dict(type='SyncBN'), norm_eval=False), True, False),
+    (dict(norm_cfg=dict(type='SyncBN'), norm_eval=False), False, True),
     (dict(fuse_se=False), False, False),
     (dict(se_squeeze='max'), False, False),
     (dict(se_position='post'), False, False),
@@ -510,13 +512,18 @@ def test_fused_backbone_equals_straightforward(depth, memory_format, dtype,
                                   tol)
 
 
-def test_fused_se_keeps_no_more_for_backward_than_resnet():
+@pytest.mark.parametrize('settings', [
+    dict(norm_eval=True, frozen_stages=1),
+    dict(norm_eval=False, frozen_stages=-1),
+])
+def test_fused_se_keeps_no_more_for_backward_than_resnet(settings):
     """The straightforward SE keeps the norm output for its multiply; the
-    fused step keeps exactly the feature maps that the plain ResNet-50 keeps
-    (detection setting: BN frozen, stem and stage 1 frozen). Both SE forms
-    add only per-channel vectors, O(N C) against O(N C H W)."""
+    fused step keeps exactly the feature maps that the plain ResNet-50 keeps,
+    in the detection setting (BN frozen, stem and stage 1 frozen) and with
+    BN in training mode. Both SE forms add only per-channel vectors, O(N C)
+    against O(N C H W)."""
     x = torch.randn(1, 3, 128, 128)
-    settings = dict(depth=50, norm_eval=True, frozen_stages=1)
+    settings = dict(depth=50, **settings)
     plain = ResNet(**settings)
     plain.train()  # mmdet's ResNet.train() returns None
     fused = SEResNet(**settings).train()
@@ -524,6 +531,50 @@ def test_fused_se_keeps_no_more_for_backward_than_resnet():
     plain_bytes = saved_feature_map_bytes(plain, x)
     assert saved_feature_map_bytes(fused, x) == plain_bytes
     assert saved_feature_map_bytes(straightforward, x) >= plain_bytes * 1.10
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+@pytest.mark.parametrize('memory_format',
+                         [torch.contiguous_format, torch.channels_last])
+def test_fused_backbone_with_live_batchnorm_equals_straightforward(
+        depth, memory_format):
+    """BatchNorm in training mode (from-scratch and SyncBN-free fine-tuning
+    configs, pretraining): over two steps in float64 the fused step gives
+    the straightforward block's outputs, every parameter's gradient, and
+    the same running statistics and batch counts."""
+    torch.manual_seed(0)
+    settings = dict(
+        depth=depth, norm_eval=False, frozen_stages=-1,
+        zero_init_residual=False)
+    fused = SEResNet(**settings)
+    fused.init_weights()
+    randomize_norms(fused)
+    fused.layer2[0].norm2.momentum = None  # the cumulative average too
+    straightforward = SEResNet(fuse_se=False, **settings)
+    straightforward.load_state_dict(fused.state_dict())
+    straightforward.layer2[0].norm2.momentum = None
+    fused.double().train()
+    straightforward.double().train()
+    assert fused.layer2[0].se_fuses_with_last_norm()
+    for _ in range(2):
+        x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+        x = x.to(memory_format=memory_format)
+        outs = fused(x)
+        refs = straightforward(x)
+        for out, ref in zip(outs, refs):
+            assert_equal_to_scale(out, ref, tol=1e-10)
+        grad_outs = [torch.randn_like(out) for out in outs]
+        torch.autograd.backward(outs, grad_outs)
+        torch.autograd.backward(refs, grad_outs)
+    ref_params = dict(straightforward.named_parameters())
+    for name, param in fused.named_parameters():
+        assert_equal_to_scale(param.grad, ref_params[name].grad, name, 1e-10)
+    ref_buffers = dict(straightforward.named_buffers())
+    for name, buffer in fused.named_buffers():
+        if buffer.is_floating_point():
+            assert_equal_to_scale(buffer, ref_buffers[name], name, 1e-10)
+        else:
+            assert torch.equal(buffer, ref_buffers[name]), name
 
 
 def test_fused_se_backbone_compiles(monkeypatch):
