@@ -16,7 +16,7 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
     result = subprocess.run([
         sys.executable,
         str(REPO / 'tools' / 'analysis' / 'benchmark.py'), '--quick',
-        '--out',
+        '--compile-backend', 'eager', '--out',
         str(out)
     ],
                             cwd=REPO,
@@ -26,8 +26,8 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert set(report) == {
-        'machine', 'rounds', 'complexity', 'inference', 'training_step',
-        'faster_rcnn'
+        'machine', 'rounds', 'complexity', 'inference', 'compiled_inference',
+        'training_step', 'training_step_live_bn', 'faster_rcnn'
     }
     complexity = report['complexity']
     assert complexity['se_resnet50']['params_m'] == 26.039
@@ -41,16 +41,36 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
     added = (complexity['se_resnet50_caffe']['gflops'] -
              complexity['resnet50_caffe']['gflops'])
     assert abs(added - 0.008) < 0.0015
-    assert len(report['inference']) == 4
+    # Batch 1 and 8 at 224, 1 at 800x1216 (a quarter of each side here),
+    # NCHW and channels_last.
+    rows = {'1x3x56x56', '2x3x56x56', '1x3x200x304'}
+    rows = {f'{shape}_{layout}' for shape in rows
+            for layout in ('nchw', 'channels_last')}
+    assert set(report['inference']) == rows
+    # --quick compiles the first shape only.
+    assert set(report['compiled_inference']) == {
+        '1x3x56x56_nchw', '1x3x56x56_channels_last'
+    }
     models = {
         'resnet50', 'se_resnet50', 'straightforward_se',
         'mmpretrain_se_resnet50'
     }
-    for rows in [*report['inference'].values(), report['training_step']]:
-        assert models <= set(rows)
+    trainings = [report['training_step'], report['training_step_live_bn']]
+    for rows in [*report['inference'].values(), *trainings]:
+        assert set(rows) == models
+    for rows in report['compiled_inference'].values():
+        assert set(rows) == {'resnet50', 'se_resnet50'}
+    for rows in [*report['inference'].values(),
+                 *report['compiled_inference'].values(), *trainings]:
         assert rows['resnet50']['time_ratio'] == 1.0
         assert rows['resnet50']['min_ratio'] == 1.0
-    assert 'peak_mib' in report['training_step']['se_resnet50']
+    # The fused step keeps ResNet-50's feature maps plus per-channel
+    # vectors; the straightforward block also keeps each SE input.
+    for rows in trainings:
+        assert 'peak_mib' in rows['se_resnet50']
+        assert rows['resnet50']['saved_ratio'] == 1.0
+        assert rows['se_resnet50']['saved_ratio'] < 1.05
+        assert rows['straightforward_se']['saved_ratio'] > 1.1
     assert set(report['faster_rcnn']) == {
         'train_iteration', 'inference_fixed_proposals'
     }

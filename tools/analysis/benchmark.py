@@ -4,21 +4,31 @@ Compares, on the same inputs and in interleaved rounds (each round times
 every model once, so a slow spell of the machine hits all of them):
 
 - ``resnet50``: MMDetection's ResNet-50 (the baseline of every ratio);
-- ``se_resnet50``: our SE-ResNet-50 (the fused SE step after frozen BN);
+- ``se_resnet50``: our SE-ResNet-50 (the fused SE step after BatchNorm);
 - ``straightforward_se``: our SE-ResNet-50 with ``fuse_se=False``: pool,
   two 1x1 convs, sigmoid, multiply, as in the paper's equations;
 - ``mmpretrain_se_resnet50``: mmpretrain's SEResNet-50 (if installed).
 
 Sections: parameters and FLOPs (mmengine's complexity analysis, beside the
-paper's); backbone inference (1x3x800x1216 and 8x3x224x224, NCHW and
-channels_last); a backbone training step in the detection setting
-(2x3x512x512, norm_eval=True, frozen_stages=1: time and peak memory); and a
-Faster R-CNN FPN training iteration and inference (backbone, neck, RPN and
-RoI head on fixed proposals, so that random weights do not change the work).
-``time_ratio`` divides a model's median over the rounds by ResNet-50's;
-``min_ratio`` does the same with the fastest rounds.
+paper's); backbone inference, eager and under ``torch.compile`` (1x3x224x224,
+8x3x224x224 and 1x3x800x1216, NCHW and channels_last); a backbone training
+step with frozen BatchNorm (the detection setting: 2x3x512x512,
+norm_eval=True, frozen_stages=1) and with live BatchNorm (training mode,
+as in from-scratch training and pretraining: 2x3x256x256, norm_eval=False,
+frozen_stages=-1): time, peak memory and the bytes autograd saves for
+backward; and a Faster R-CNN FPN training iteration and inference
+(backbone, neck, RPN and RoI head on fixed proposals, so that random
+weights do not change the work). ``time_ratio`` divides a model's median
+over the rounds by ResNet-50's; ``min_ratio`` does the same with the
+fastest rounds.
+
+Compiled rows time ResNet-50 and SE-ResNet-50 only: under ``torch.compile``
+SE-ResNet runs the straightforward SE form whatever ``fuse_se`` says (the
+compiler fuses plain operations itself), so ``straightforward_se`` would
+compile the same graph.
 
     python tools/analysis/benchmark.py [--rounds N] [--out FILE.json] [--quick]
+        [--compile-backend inductor]
 """
 import argparse
 import ctypes
@@ -188,34 +198,84 @@ def complexity() -> Dict[str, dict]:
     return rows
 
 
-def inference(rounds: int, shapes: List[tuple]) -> Dict[str, dict]:
-    models = backbones()
-    results = {}
+def layouts(shapes: List[tuple]):
+    """``(row name, input, memory format)`` for each shape, NCHW and
+    channels_last."""
     for shape in shapes:
         for memory_format in (torch.contiguous_format, torch.channels_last):
             layout = ('channels_last' if memory_format is torch.channels_last
                       else 'nchw')
             x = torch.randn(*shape).to(memory_format=memory_format)
-            steps = {}
-            for name, model in models.items():
-                model.eval()
-                model.to(memory_format=memory_format)
-                steps[name] = lambda model=model: model(x)
-            with torch.no_grad():
-                seconds = time_rounds(steps, rounds)
-            key = f'{"x".join(map(str, shape))}_{layout}'
-            results[key] = summarise(seconds)
+            yield f'{"x".join(map(str, shape))}_{layout}', x, memory_format
+
+
+def inference(rounds: int, shapes: List[tuple]) -> Dict[str, dict]:
+    models = backbones()
+    results = {}
+    for key, x, memory_format in layouts(shapes):
+        steps = {}
+        for name, model in models.items():
+            model.eval()
+            model.to(memory_format=memory_format)
+            steps[name] = lambda model=model: model(x)
+        with torch.no_grad():
+            results[key] = summarise(time_rounds(steps, rounds))
     return results
 
 
-def training_step(rounds: int, shape: tuple,
-                  peak: PeakMemory) -> Dict[str, dict]:
-    """Backbone forward + backward in the detection setting."""
-    models = backbones(norm_eval=True, frozen_stages=1)
+def compiled_inference(rounds: int, shapes: List[tuple],
+                       backend: str) -> Dict[str, dict]:
+    """Inference under ``torch.compile``, compiled afresh for each input
+    (the warm-up call of :func:`time_rounds` compiles)."""
+    models = backbones()
+    models = {name: models[name] for name in (BASELINE, 'se_resnet50')}
+    results = {}
+    for key, x, memory_format in layouts(shapes):
+        # Both models run ResNet.forward: without a reset, the variants'
+        # compilations would pile up on one code object past dynamo's
+        # recompile limit, after which it silently runs eager code.
+        torch._dynamo.reset()
+        steps = {}
+        for name, model in models.items():
+            model.eval()
+            model.to(memory_format=memory_format)
+            compiled = torch.compile(model, backend=backend, dynamic=False)
+            steps[name] = lambda compiled=compiled: compiled(x)
+        with torch.no_grad():
+            results[key] = summarise(time_rounds(steps, rounds))
+    torch._dynamo.reset()
+    return results
+
+
+def saved_for_backward_mib(step_forward: Callable[[], object],
+                           model: nn.Module) -> float:
+    """MiB of the distinct tensors, parameters aside, that autograd keeps
+    for the backward of ``step_forward()``."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step_forward()
+    return sum(storages.values()) / 2**20
+
+
+def training_step(rounds: int, shape: tuple, peak: PeakMemory,
+                  **settings) -> Dict[str, dict]:
+    """Backbone forward + backward with the ResNet ``settings``."""
+    models = backbones(**settings)
     x = torch.randn(*shape)
-    steps = {}
+    steps, saved_mib = {}, {}
     for name, model in models.items():
         model.train()
+        # Each measurement below runs a forward; with live BatchNorm that
+        # moves the running statistics, the same way for every model.
+        saved_mib[name] = saved_for_backward_mib(lambda: model(x), model)
 
         def step(model=model):
             outs = model(x)
@@ -228,7 +288,11 @@ def training_step(rounds: int, shape: tuple,
         name: statistics.median(peak.measure(step) for _ in range(3))
         for name, step in steps.items()
     }
-    return summarise(seconds, peak_mib)
+    rows = summarise(seconds, peak_mib)
+    for name, row in rows.items():
+        row['saved_mib'] = round(saved_mib[name], 1)
+        row['saved_ratio'] = round(saved_mib[name] / saved_mib[BASELINE], 3)
+    return rows
 
 
 def faster_rcnn(rounds: int, image_shape: tuple) -> Dict[str, dict]:
@@ -303,6 +367,11 @@ def main() -> None:
         '--quick',
         action='store_true',
         help='small inputs and one round: checks that it runs, no timing')
+    parser.add_argument(
+        '--compile-backend',
+        default='inductor',
+        help='torch.compile backend of the compiled rows (inductor: what '
+        'makes PyTorch fast; eager: only checks that they run)')
     args = parser.parse_args()
     peak = PeakMemory()
     rounds = 1 if args.quick else args.rounds
@@ -320,15 +389,30 @@ def main() -> None:
     report['complexity'] = complexity()
     print_table('Parameters and multiply-adds at 224x224',
                 report['complexity'])
-    report['inference'] = inference(
-        rounds, [(1, 3, 800 // scale, 1216 // scale), (8 // scale, 3, 224,
-                                                       224)])
+    shapes = [(1, 3, 224 // scale, 224 // scale),
+              (8 // scale, 3, 224 // scale, 224 // scale),
+              (1, 3, 800 // scale, 1216 // scale)]
+    report['inference'] = inference(rounds, shapes)
     for key, rows in report['inference'].items():
         print_table(f'Backbone inference {key}', rows)
+    # Quick: compiling takes most of the time, one shape shows it runs.
+    report['compiled_inference'] = compiled_inference(
+        rounds, shapes[:1] if args.quick else shapes, args.compile_backend)
+    for key, rows in report['compiled_inference'].items():
+        print_table(
+            f'Backbone inference {key}, torch.compile '
+            f'({args.compile_backend})', rows)
     report['training_step'] = training_step(
-        rounds, (2, 3, 512 // scale, 512 // scale), peak)
-    print_table('Backbone training step 2x3x512x512 (norm_eval, '
-                'frozen_stages=1)', report['training_step'])
+        rounds, (2, 3, 512 // scale, 512 // scale), peak, norm_eval=True,
+        frozen_stages=1)
+    print_table('Backbone training step 2x3x512x512, frozen BatchNorm '
+                '(norm_eval=True, frozen_stages=1)', report['training_step'])
+    report['training_step_live_bn'] = training_step(
+        rounds, (2, 3, 256 // scale, 256 // scale), peak, norm_eval=False,
+        frozen_stages=-1)
+    print_table('Backbone training step 2x3x256x256, live BatchNorm '
+                '(norm_eval=False, frozen_stages=-1)',
+                report['training_step_live_bn'])
     report['faster_rcnn'] = faster_rcnn(rounds,
                                         (3, 512 // scale, 512 // scale))
     for key, rows in report['faster_rcnn'].items():
