@@ -38,6 +38,8 @@ import logging
 import os.path as osp
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -108,8 +110,7 @@ def time_rounds(steps: Dict[str, Callable[[], None]],
     return seconds
 
 
-def summarise(seconds: Dict[str, List[float]],
-              peak_mib: Optional[Dict[str, float]] = None) -> Dict[str, dict]:
+def summarise(seconds: Dict[str, List[float]]) -> Dict[str, dict]:
     base = statistics.median(seconds[BASELINE])
     base_min = min(seconds[BASELINE])
     rows = {}
@@ -122,12 +123,6 @@ def summarise(seconds: Dict[str, List[float]],
             min_ms=round(1000 * min(values), 1),
             time_ratio=round(median / base, 3),
             min_ratio=round(min(values) / base_min, 3))
-        if peak_mib is not None:
-            rows[name]['peak_mib'] = round(peak_mib[name], 1)
-            # Tiny --quick inputs may fit in memory already resident.
-            rows[name]['memory_ratio'] = round(
-                peak_mib[name] / peak_mib[BASELINE],
-                3) if peak_mib[BASELINE] > 0 else None
     return rows
 
 
@@ -137,9 +132,11 @@ class PeakMemory:
     glibc keeps freed heap memory resident, which would hide the next step's
     allocations; a fixed mmap threshold serves every tensor larger than
     64 KiB from its own mapping, returned on free. It must be set before
-    the first large tensor is freed, so ``main`` creates this first. The
-    kernel's high-water mark is reset through /proc/self/clear_refs before
-    each step.
+    the first large tensor is freed, and it makes every large allocation a
+    fresh mapping and its page faults (ResNet-50's time at batch 1 doubled,
+    weighing on the model that allocates more), so memory is measured in a
+    process of its own (:func:`peak_memory_in_child`). The kernel's
+    high-water mark is reset through /proc/self/clear_refs before each step.
     """
 
     def __init__(self) -> None:
@@ -265,17 +262,14 @@ def saved_for_backward_mib(step_forward: Callable[[], object],
     return sum(storages.values()) / 2**20
 
 
-def training_step(rounds: int, shape: tuple, peak: PeakMemory,
-                  **settings) -> Dict[str, dict]:
-    """Backbone forward + backward with the ResNet ``settings``."""
+def training_steps(shape: tuple, **settings):
+    """The backbones with the ResNet ``settings``, in training mode, an
+    input of ``shape``, and a forward + backward step per model."""
     models = backbones(**settings)
     x = torch.randn(*shape)
-    steps, saved_mib = {}, {}
+    steps = {}
     for name, model in models.items():
         model.train()
-        # Each measurement below runs a forward; with live BatchNorm that
-        # moves the running statistics, the same way for every model.
-        saved_mib[name] = saved_for_backward_mib(lambda: model(x), model)
 
         def step(model=model):
             outs = model(x)
@@ -283,16 +277,57 @@ def training_step(rounds: int, shape: tuple, peak: PeakMemory,
             model.zero_grad(set_to_none=True)
 
         steps[name] = step
-    seconds = time_rounds(steps, rounds)
-    peak_mib = {
-        name: statistics.median(peak.measure(step) for _ in range(3))
-        for name, step in steps.items()
+    return models, x, steps
+
+
+def training_step(rounds: int, shape: tuple, **settings) -> Dict[str, dict]:
+    """Time, bytes saved for backward and peak memory of a training step."""
+    models, x, steps = training_steps(shape, **settings)
+    # With live BatchNorm each forward moves the running statistics, the
+    # same way for every model.
+    saved_mib = {
+        name: saved_for_backward_mib(lambda model=model: model(x), model)
+        for name, model in models.items()
     }
-    rows = summarise(seconds, peak_mib)
+    rows = summarise(time_rounds(steps, rounds))
+    peak_mib = peak_memory_in_child(shape, settings)
     for name, row in rows.items():
         row['saved_mib'] = round(saved_mib[name], 1)
         row['saved_ratio'] = round(saved_mib[name] / saved_mib[BASELINE], 3)
+        row['peak_mib'] = round(peak_mib[name], 1)
+        # Tiny --quick inputs may fit in memory already resident.
+        row['memory_ratio'] = round(
+            peak_mib[name] / peak_mib[BASELINE],
+            3) if peak_mib[BASELINE] > 0 else None
     return rows
+
+
+def peak_memory_in_child(shape: tuple, settings: dict) -> Dict[str, float]:
+    """Each training step's peak memory, measured by this script run with
+    ``--peak-memory`` in a process of its own (see :class:`PeakMemory`)."""
+    spec = json.dumps(dict(shape=shape, settings=settings))
+    result = subprocess.run(
+        [sys.executable, __file__, '--peak-memory', spec],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f'the peak-memory process failed:\n{result.stderr[-2000:]}')
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def measure_peak_memory(spec: str) -> None:
+    """The ``--peak-memory`` process: builds the training steps of ``spec``
+    and prints their peak memory in MiB (median of 3, after a warm-up) as
+    one JSON line."""
+    peak = PeakMemory()
+    spec = json.loads(spec)
+    _, _, steps = training_steps(tuple(spec['shape']), **spec['settings'])
+    peak_mib = {}
+    for name, step in steps.items():
+        step()
+        peak_mib[name] = statistics.median(
+            peak.measure(step) for _ in range(3))
+    print(json.dumps(peak_mib))
 
 
 def faster_rcnn(rounds: int, image_shape: tuple) -> Dict[str, dict]:
@@ -372,14 +407,16 @@ def main() -> None:
         default='inductor',
         help='torch.compile backend of the compiled rows (inductor: what '
         'makes PyTorch fast; eager: only checks that they run)')
+    parser.add_argument('--peak-memory', help=argparse.SUPPRESS)
     args = parser.parse_args()
-    peak = PeakMemory()
+    # init_weights() logs every parameter's initialisation at INFO.
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+    if args.peak_memory:
+        measure_peak_memory(args.peak_memory)
+        return
     rounds = 1 if args.quick else args.rounds
     scale = 4 if args.quick else 1
     torch.manual_seed(0)
-    # init_weights() logs every parameter's initialisation at INFO.
-    MMLogger.get_current_instance().setLevel(logging.WARNING)
-
     report = dict(
         machine=dict(
             processor=platform.processor() or platform.machine(),
@@ -402,21 +439,21 @@ def main() -> None:
         print_table(
             f'Backbone inference {key}, torch.compile '
             f'({args.compile_backend})', rows)
-    report['training_step'] = training_step(
-        rounds, (2, 3, 512 // scale, 512 // scale), peak, norm_eval=True,
-        frozen_stages=1)
-    print_table('Backbone training step 2x3x512x512, frozen BatchNorm '
-                '(norm_eval=True, frozen_stages=1)', report['training_step'])
-    report['training_step_live_bn'] = training_step(
-        rounds, (2, 3, 256 // scale, 256 // scale), peak, norm_eval=False,
-        frozen_stages=-1)
-    print_table('Backbone training step 2x3x256x256, live BatchNorm '
-                '(norm_eval=False, frozen_stages=-1)',
-                report['training_step_live_bn'])
     report['faster_rcnn'] = faster_rcnn(rounds,
                                         (3, 512 // scale, 512 // scale))
     for key, rows in report['faster_rcnn'].items():
         print_table(f'Faster R-CNN FPN {key}', rows)
+    report['training_step'] = training_step(
+        rounds, (2, 3, 512 // scale, 512 // scale), norm_eval=True,
+        frozen_stages=1)
+    print_table('Backbone training step 2x3x512x512, frozen BatchNorm '
+                '(norm_eval=True, frozen_stages=1)', report['training_step'])
+    report['training_step_live_bn'] = training_step(
+        rounds, (2, 3, 256 // scale, 256 // scale), norm_eval=False,
+        frozen_stages=-1)
+    print_table('Backbone training step 2x3x256x256, live BatchNorm '
+                '(norm_eval=False, frozen_stages=-1)',
+                report['training_step_live_bn'])
 
     mkdir_or_exist(osp.dirname(osp.abspath(args.out)))
     with open(args.out, 'w') as out:

@@ -610,7 +610,9 @@ def _fails_if_called(*args):
 def test_fused_backbone_traces_saves_and_reloads_exactly(depth, tmp_path):
     """TorchScript cannot hold a Python autograd Function: a traced model
     of the fused step (gradients enabled, as a deployment script leaves
-    them) saves, reloads and reproduces the eager outputs bit for bit."""
+    them) saves and reloads bit for bit, and gives the eager outputs to
+    float rounding (a trace averages conv3's output where eager may
+    average its input through the weight: same sum, other order)."""
     torch.manual_seed(0)
     model = SEResNet(depth=depth, zero_init_residual=False)
     model.init_weights()
@@ -621,8 +623,9 @@ def test_fused_backbone_traces_saves_and_reloads_exactly(depth, tmp_path):
     traced = torch.jit.trace(model, x)
     traced.save(str(tmp_path / 'seresnet.pt'))
     loaded = torch.jit.load(str(tmp_path / 'seresnet.pt'))
-    for out, ref in zip(loaded(x), model(x)):
-        assert torch.equal(out, ref)
+    for out, traced_out, ref in zip(loaded(x), traced(x), model(x)):
+        assert torch.equal(out, traced_out)
+        assert_equal_to_scale(out, ref)
 
 
 def test_fused_se_under_autocast_keeps_the_feature_dtype():
