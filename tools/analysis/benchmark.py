@@ -22,10 +22,11 @@ weights do not change the work). ``time_ratio`` divides a model's median
 over the rounds by ResNet-50's; ``min_ratio`` does the same with the
 fastest rounds.
 
-Compiled rows time ResNet-50 and SE-ResNet-50 only: under ``torch.compile``
-SE-ResNet runs the straightforward SE form whatever ``fuse_se`` says (the
-compiler fuses plain operations itself), so ``straightforward_se`` would
-compile the same graph.
+Compiled rows leave mmpretrain's model out. Under ``torch.compile``
+SE-ResNet runs the fused step as plain operations on large feature maps and
+the straightforward form on small ones
+(``seresnet.COMPILED_FUSED_MIN_PIXELS``); ``straightforward_se`` shows the
+straightforward form everywhere beside it.
 
     python tools/analysis/benchmark.py [--rounds N] [--out FILE.json] [--quick]
         [--compile-backend inductor]
@@ -225,7 +226,10 @@ def compiled_inference(rounds: int, shapes: List[tuple],
     """Inference under ``torch.compile``, compiled afresh for each input
     (the warm-up call of :func:`time_rounds` compiles)."""
     models = backbones()
-    models = {name: models[name] for name in (BASELINE, 'se_resnet50')}
+    models = {
+        name: models[name]
+        for name in (BASELINE, 'se_resnet50', 'straightforward_se')
+    }
     results = {}
     for key, x, memory_format in layouts(shapes):
         # Both models run ResNet.forward: without a reset, the variants'

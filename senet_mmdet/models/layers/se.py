@@ -232,7 +232,9 @@ def _sample_moments(x: Tensor) -> Tuple[Tensor, Tensor]:
     """Spatial mean and mean square of ``x``, (N, C) each, accumulated and
     returned in at least float32 (half-precision moments would lose the
     variance), reading ``x`` twice."""
-    dtype = torch.promote_types(x.dtype, torch.float32)
+    # torch.promote_types(x.dtype, torch.float32), which torch 2.1's
+    # torch.compile cannot trace.
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     mean = x.mean(dim=(2, 3), dtype=dtype)
     if x.is_contiguous():
         # A norm reduces NCHW rows without squaring into a full-size
@@ -322,12 +324,13 @@ def _keeps_graph(*tensors: Tensor) -> bool:
     and nothing is capturing the graph as plain operations instead.
 
     TorchScript (``torch.jit.trace(...).save()``) and ONNX export cannot
-    hold a Python autograd Function, and inference needs no backward; they
-    all get the same arithmetic as plain operations.
+    hold a Python autograd Function, inference needs no backward, and
+    torch.compile fuses plain operations better than it can see through a
+    Function; they all get the same arithmetic as plain operations.
     """
     return (torch.is_grad_enabled()
             and any(tensor.requires_grad for tensor in tensors)
-            and not _is_exporting())
+            and not _is_exporting() and not is_compiling())
 
 
 def conv_output_mean(conv: nn.Module, conv_input: Tensor,

@@ -10,6 +10,7 @@ from mmdet.registry import MODELS
 from senet_mmdet.models.backbones import (SEBasicBlock, SEBottleneck,
                                           SEResNet)
 from senet_mmdet.models.backbones import seresnet as seresnet_module
+from senet_mmdet.models.layers import se as se_module
 from senet_mmdet.models.layers import SqueezeExcitation
 from .utils import FC_PARAMS, check_norm_state, count_params, se_params
 
@@ -578,10 +579,11 @@ def test_fused_backbone_with_live_batchnorm_equals_straightforward(
 
 
 def test_fused_se_backbone_compiles(monkeypatch):
-    """torch.compile traces the straightforward SE form, which it can fuse,
-    in place of the fused step's autograd Function, forward and backward;
-    aot_eager runs the traced graphs without needing a C++ toolchain, and
-    must agree with the eager fused step to float rounding."""
+    """On feature maps below COMPILED_FUSED_MIN_PIXELS torch.compile traces
+    the straightforward SE form, which it can fuse, in place of the fused
+    step, forward and backward; aot_eager runs the traced graphs without
+    needing a C++ toolchain, and must agree with the eager fused step to
+    float rounding."""
     torch.manual_seed(0)
     model = SEResNet(depth=18, frozen_stages=1)
     model.init_weights()
@@ -604,6 +606,39 @@ def test_fused_se_backbone_compiles(monkeypatch):
 
 def _fails_if_called(*args):
     raise AssertionError('the fused step ran under torch.compile')
+
+
+@pytest.mark.parametrize('norm_eval', [True, False])
+def test_fused_se_compiles_as_plain_operations_on_large_maps(
+        monkeypatch, norm_eval):
+    """On large feature maps (here stage 1, 2x16x16 = 512 positions, with
+    the threshold lowered to 200) the compiled backbone runs the fused step
+    without its autograd Functions, after frozen and live BatchNorm, and
+    agrees with eager in outputs and gradients."""
+    torch.manual_seed(0)
+    model = SEResNet(depth=18, norm_eval=norm_eval, frozen_stages=-1)
+    model.init_weights()
+    randomize_norms(model)
+    model.train()
+    x = torch.randn(2, 3, 64, 64)
+    refs = model(x)
+    ref_grad = torch.autograd.grad(refs[0].sum(), model.layer1[0].se.fc1.weight)
+    torch._dynamo.reset()
+    monkeypatch.setattr(seresnet_module, 'COMPILED_FUSED_MIN_PIXELS', 200)
+    calls = []
+    fused_step = seresnet_module.se_norm_residual_relu
+    monkeypatch.setattr(seresnet_module, 'se_norm_residual_relu',
+                        lambda *args: calls.append(1) or fused_step(*args))
+    for function in (se_module._ScaledResidualReLU, se_module._SampleMoments):
+        monkeypatch.setattr(function, 'apply', _fails_if_called)
+    compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
+    outs = compiled(x)
+    # The two stage-1 blocks; the smaller maps of stages 2-4 do not.
+    assert len(calls) == 2
+    for out, ref in zip(outs, refs):
+        assert_equal_to_scale(out, ref)
+    grad = torch.autograd.grad(outs[0].sum(), model.layer1[0].se.fc1.weight)
+    assert_equal_to_scale(grad[0], ref_grad[0])
 
 
 @pytest.mark.parametrize('depth', [18, 50])
