@@ -11,7 +11,8 @@
 #               each (default 3): one table and one curve figure
 #               (work_dirs/compare/); a second run resumes.
 # make bench:   SE-ResNet-50 vs ResNet-50 (and mmpretrain's SEResNet-50):
-#               CPU time and memory ratios, FLOPs; JSON in work_dirs/.
+#               CPU time (eager and torch.compile) and memory ratios,
+#               FLOPs; JSON in work_dirs/ (about 12 min).
 # make install-torch21: the second tested stack in .venv-torch21/: torch
 #               2.1.2, mmcv 2.1.0 compiled against it, mmdeploy 1.3.1.
 # make test-torch21: the tests named in TORCH21_TESTS on that stack, the
