@@ -118,6 +118,17 @@ def frozen_bn(channels: int) -> nn.BatchNorm2d:
     return norm.eval()
 
 
+def fused_and_straightforward(se, norm, ref_norm, x, identity):
+    """The fused step on leaf copies of ``x`` and ``identity``, and the
+    straightforward block (with ``ref_norm``) on other leaf copies:
+    ``(inputs, ref_inputs, out, ref)``."""
+    inputs = [t.clone().requires_grad_() for t in (x, identity)]
+    ref_inputs = [t.clone().requires_grad_() for t in (x, identity)]
+    out = se_norm_residual_relu(se, inputs[0], norm, inputs[1])
+    ref = torch.relu(se(ref_norm(ref_inputs[0])) + ref_inputs[1])
+    return inputs, ref_inputs, out, ref
+
+
 @pytest.mark.parametrize('memory_format',
                          [torch.contiguous_format, torch.channels_last])
 def test_fused_se_equals_straightforward_in_outputs_and_gradients(
@@ -127,11 +138,8 @@ def test_fused_se_equals_straightforward_in_outputs_and_gradients(
     norm = frozen_bn(64)
     x = torch.randn(2, 64, 9, 11).to(memory_format=memory_format)
     identity = torch.randn(2, 64, 9, 11).to(memory_format=memory_format)
-    inputs = [x.clone().requires_grad_(), identity.clone().requires_grad_()]
-    ref_inputs = [t.clone().requires_grad_() for t in (x, identity)]
-
-    out = se_norm_residual_relu(se, inputs[0], norm, inputs[1])
-    ref = torch.relu(se(norm(ref_inputs[0])) + ref_inputs[1])
+    inputs, ref_inputs, out, ref = fused_and_straightforward(
+        se, norm, norm, x, identity)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
     grad_out = torch.randn_like(ref)
@@ -189,10 +197,8 @@ def test_fused_se_after_live_batchnorm_is_exact(kwargs, memory_format):
         identity = torch.randn(3, 32, 7, 9, dtype=torch.float64)
         x, identity = (t.to(memory_format=memory_format)
                        for t in (x, identity))
-        inputs = [x.clone().requires_grad_(), identity.clone().requires_grad_()]
-        ref_inputs = [t.clone().requires_grad_() for t in (x, identity)]
-        out = se_norm_residual_relu(se, inputs[0], norm, inputs[1])
-        ref = torch.relu(se(ref_norm(ref_inputs[0])) + ref_inputs[1])
+        inputs, ref_inputs, out, ref = fused_and_straightforward(
+            se, norm, ref_norm, x, identity)
         torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
         grad_out = torch.randn_like(ref)
         grads = torch.autograd.grad(
