@@ -159,7 +159,6 @@ class SEBlockMixin:
             out = self.se(out)
         return out
 
-
     @staticmethod
     def _compiles_fused(out: Tensor) -> bool:
         """Under torch.compile: whether the fused step's operations beat

@@ -386,6 +386,12 @@ def se_norm_residual_relu(se: SqueezeExcitation,
         a, b = frozen_norm_affine(norm)
         if x_mean is None:
             x_mean = x.mean(dim=(2, 3), keepdim=True)
+    elif not is_live_batchnorm(norm):
+        raise ValueError(
+            f'se_norm_residual_relu: {type(norm).__name__} in '
+            f'{"training" if norm.training else "eval"} mode is neither a '
+            'frozen BatchNorm nor a live nn.BatchNorm2d; use the '
+            'straightforward block (fuse_se=False)')
     else:
         pixels = x.shape[2] * x.shape[3]
         if norm.training and x.shape[0] * pixels == 1:

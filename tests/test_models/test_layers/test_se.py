@@ -234,6 +234,13 @@ def test_fused_se_after_live_batchnorm_needs_two_values_per_channel():
                               torch.randn(1, 16, 1, 1))
 
 
+def test_fused_se_refuses_a_norm_it_cannot_fuse():
+    se = SqueezeExcitation(16, ratio=4)
+    x = torch.randn(2, 16, 3, 3)
+    with pytest.raises(ValueError, match='SyncBatchNorm in training mode'):
+        se_norm_residual_relu(se, x, nn.SyncBatchNorm(16).train(), x)
+
+
 def test_sample_channel_sums():
     torch.manual_seed(0)
     grad, x = torch.randn(2, 8, 5, 7), torch.randn(2, 8, 5, 7)
