@@ -99,9 +99,11 @@ def backbones(**kwargs) -> Dict[str, nn.Module]:
 def time_rounds(steps: Dict[str, Callable[[], None]],
                 rounds: int) -> Dict[str, List[float]]:
     """Seconds per call of each step, one warm-up then ``rounds`` rounds;
-    each round runs every step once, in turn."""
-    for step in steps.values():
-        step()
+    each round runs every step once, in turn. A single round (``--quick``)
+    only shows that the steps run: it goes without the warm-up."""
+    if rounds > 1:
+        for step in steps.values():
+            step()
     seconds = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():

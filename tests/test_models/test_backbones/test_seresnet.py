@@ -534,9 +534,10 @@ def test_fused_se_keeps_no_more_for_backward_than_resnet(settings):
     assert saved_feature_map_bytes(straightforward, x) >= plain_bytes * 1.10
 
 
-@pytest.mark.parametrize('depth', [18, 50])
-@pytest.mark.parametrize('memory_format',
-                         [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('depth, memory_format',
+                         [(18, torch.contiguous_format),
+                          (18, torch.channels_last),
+                          (50, torch.contiguous_format)])
 def test_fused_backbone_with_live_batchnorm_equals_straightforward(
         depth, memory_format):
     """BatchNorm in training mode (from-scratch and SyncBN-free fine-tuning
