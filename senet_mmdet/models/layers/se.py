@@ -129,16 +129,23 @@ class SqueezeExcitation(BaseModule):
         return x * scale
 
 
-def frozen_norm_affine(norm: _BatchNorm) -> Tuple[Tensor, Tensor]:
+def norm_affine(norm: _BatchNorm, mean: Tensor,
+                var: Tensor) -> Tuple[Tensor, Tensor]:
     """``(a, b)``, each (1, C, 1, 1), with ``norm(x) == a * x + b`` for a
-    BatchNorm that normalises with its running statistics (eval mode)."""
-    a = torch.rsqrt(norm.running_var + norm.eps)
+    BatchNorm normalising with per-channel ``mean`` and ``var``."""
+    a = torch.rsqrt(var + norm.eps)
     if norm.weight is not None:
         a = a * norm.weight
-    b = -norm.running_mean * a
+    b = -mean * a
     if norm.bias is not None:
         b = b + norm.bias
     return a.view(1, -1, 1, 1), b.view(1, -1, 1, 1)
+
+
+def frozen_norm_affine(norm: _BatchNorm) -> Tuple[Tensor, Tensor]:
+    """:func:`norm_affine` of a BatchNorm that normalises with its running
+    statistics (eval mode)."""
+    return norm_affine(norm, norm.running_mean, norm.running_var)
 
 
 def is_frozen_batchnorm(norm: nn.Module) -> bool:
@@ -297,13 +304,7 @@ def batch_norm_affine(norm: nn.BatchNorm2d, sample_mean: Tensor,
             unbiased = var * (count / (count - 1))
             norm.running_var.lerp_(unbiased.to(norm.running_var.dtype),
                                    factor)
-    a = torch.rsqrt(var + norm.eps)
-    if norm.weight is not None:
-        a = a * norm.weight
-    b = -mean * a
-    if norm.bias is not None:
-        b = b + norm.bias
-    return a.view(1, -1, 1, 1), b.view(1, -1, 1, 1)
+    return norm_affine(norm, mean, var)
 
 
 def is_compiling() -> bool:
@@ -394,7 +395,8 @@ def se_norm_residual_relu(se: SqueezeExcitation,
             'straightforward block (fuse_se=False)')
     else:
         pixels = x.shape[2] * x.shape[3]
-        if norm.training and x.shape[0] * pixels == 1:
+        # BatchNorm's own check wherever it uses the batch's statistics.
+        if x.shape[0] * pixels == 1:
             raise ValueError(
                 'Expected more than 1 value per channel when training, got '
                 f'input size {tuple(x.shape)}')

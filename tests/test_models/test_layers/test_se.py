@@ -226,12 +226,18 @@ def test_fused_se_after_live_batchnorm_without_grad():
             torch.relu(se(norm(x)) + identity))
 
 
-def test_fused_se_after_live_batchnorm_needs_two_values_per_channel():
+@pytest.mark.parametrize('norm', [
+    nn.BatchNorm2d(16),
+    nn.BatchNorm2d(16, track_running_stats=False).eval(),
+])
+def test_fused_se_after_live_batchnorm_needs_two_values_per_channel(norm):
+    """As BatchNorm itself, wherever it uses the batch's statistics."""
     se = SqueezeExcitation(16, ratio=4)
-    norm = nn.BatchNorm2d(16)
-    with pytest.raises(ValueError, match='more than 1 value per channel'):
-        se_norm_residual_relu(se, torch.randn(1, 16, 1, 1), norm,
-                              torch.randn(1, 16, 1, 1))
+    x = torch.randn(1, 16, 1, 1)
+    for block in (lambda: norm(x),
+                  lambda: se_norm_residual_relu(se, x, norm, x)):
+        with pytest.raises(ValueError, match='more than 1 value per channel'):
+            block()
 
 
 def test_fused_se_refuses_a_norm_it_cannot_fuse():
