@@ -60,8 +60,15 @@ $(INSTALLED): $(REQUIREMENTS)
 	$(VENV_PYTHON) tools/check_install.py
 	touch $@
 
+# Two pytest processes (pytest-xdist), each running one test file at a time
+# (a file's tests share its fixtures) with one torch thread, so that one
+# process's imports and subprocess start-ups overlap the other's arithmetic:
+# on 2 cores the suite took 596 s this way and 956 s in one process.
+TEST_WORKERS ?= 2
+
 test: install
-	$(VENV_PYTHON) -m pytest tests
+	OMP_NUM_THREADS=1 $(VENV_PYTHON) -m pytest tests -n $(TEST_WORKERS) \
+		--dist loadfile
 
 # Training ends with a COCO evaluation of the val split; tools/test.py then
 # evaluates the final checkpoint again and writes test_metrics.json.

@@ -3,19 +3,48 @@
 Timings are not asserted (they belong to the benchmark's printed ratios);
 the numbers that do not depend on the machine are.
 """
+import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).parents[2]
+BENCHMARK = REPO / 'tools' / 'analysis' / 'benchmark.py'
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('benchmark', BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rounds_go_on_until_the_baseline_has_run_min_seconds():
+    benchmark = load_tool()
+    calls = []
+    steps = {
+        'resnet50': lambda: time.sleep(0.01),
+        'other': lambda: calls.append(None),
+    }
+    seconds = benchmark.time_rounds(steps, rounds=2, min_seconds=0.1)
+    baseline = seconds['resnet50']
+    # Every step runs in every round, after one warm-up call.
+    assert len(seconds['other']) == len(baseline) == len(calls) - 1
+    # Past 2 rounds, and stopped at the round that reached 0.1 s.
+    assert len(baseline) > 2
+    assert sum(baseline) >= 0.1 > sum(baseline[:-1])
+    # Without a time floor: exactly the rounds asked for.
+    seconds = benchmark.time_rounds(steps, rounds=2)
+    assert len(seconds['resnet50']) == len(seconds['other']) == 2
 
 
 def test_benchmark_quick_run_writes_every_section(tmp_path):
     out = tmp_path / 'bench.json'
     result = subprocess.run([
         sys.executable,
-        str(REPO / 'tools' / 'analysis' / 'benchmark.py'), '--quick',
+        str(BENCHMARK), '--quick',
         '--compile-backend', 'eager', '--out',
         str(out)
     ],
@@ -26,7 +55,7 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert set(report) == {
-        'machine', 'rounds', 'complexity', 'inference', 'compiled_inference',
+        'machine', 'rounds', 'min_seconds', 'complexity', 'inference', 'compiled_inference',
         'training_step', 'training_step_live_bn', 'faster_rcnn'
     }
     complexity = report['complexity']
@@ -52,7 +81,7 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
         '1x3x56x56_nchw', '1x3x56x56_channels_last'
     }
     models = {
-        'resnet50', 'se_resnet50', 'straightforward_se',
+        'resnet50', 'resnet50_copy', 'se_resnet50', 'straightforward_se',
         'mmpretrain_se_resnet50'
     }
     trainings = [report['training_step'], report['training_step_live_bn']]
@@ -60,17 +89,26 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
         assert set(rows) == models
     for rows in report['compiled_inference'].values():
         assert set(rows) == models - {'mmpretrain_se_resnet50'}
+    faster_rcnn = report['faster_rcnn']
+    assert set(faster_rcnn) == {
+        'train_iteration', 'inference_fixed_proposals'
+    }
+    for rows in faster_rcnn.values():
+        assert set(rows) == {
+            'resnet50', 'resnet50_copy', 'se_resnet50', 'straightforward_se'
+        }
     for rows in [*report['inference'].values(),
-                 *report['compiled_inference'].values(), *trainings]:
+                 *report['compiled_inference'].values(), *trainings,
+                 *faster_rcnn.values()]:
         assert rows['resnet50']['time_ratio'] == 1.0
         assert rows['resnet50']['min_ratio'] == 1.0
+        # --quick: one round, no warm-up, whatever the time.
+        assert {row['rounds'] for row in rows.values()} == {1}
     # The fused step keeps ResNet-50's feature maps plus per-channel
     # vectors; the straightforward block also keeps each SE input.
     for rows in trainings:
         assert 'peak_mib' in rows['se_resnet50']
         assert rows['resnet50']['saved_ratio'] == 1.0
+        assert rows['resnet50_copy']['saved_ratio'] == 1.0
         assert rows['se_resnet50']['saved_ratio'] < 1.05
         assert rows['straightforward_se']['saved_ratio'] > 1.1
-    assert set(report['faster_rcnn']) == {
-        'train_iteration', 'inference_fixed_proposals'
-    }

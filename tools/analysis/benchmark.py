@@ -4,6 +4,9 @@ Compares, on the same inputs and in interleaved rounds (each round times
 every model once, so a slow spell of the machine hits all of them):
 
 - ``resnet50``: MMDetection's ResNet-50 (the baseline of every ratio);
+- ``resnet50_copy``: a second, separately allocated copy of it, timed like
+  the others: the ratio of two identical models is the noise of the
+  measurement, printed beside the ratios it qualifies;
 - ``se_resnet50``: our SE-ResNet-50 (the fused SE step after BatchNorm);
 - ``straightforward_se``: our SE-ResNet-50 with ``fuse_se=False``: pool,
   two 1x1 convs, sigmoid, multiply, as in the paper's equations;
@@ -20,7 +23,10 @@ backward; and a Faster R-CNN FPN training iteration and inference
 (backbone, neck, RPN and RoI head on fixed proposals, so that random
 weights do not change the work). ``time_ratio`` divides a model's median
 over the rounds by ResNet-50's; ``min_ratio`` does the same with the
-fastest rounds.
+fastest rounds. Each row runs at least ``--rounds`` rounds and more while
+ResNet-50's rounds add up to less than ``--min-seconds``, so that the
+fast rows (batch 1 at 224x224, about 70 ms) get as many samples as their
+noise needs.
 
 Compiled rows leave mmpretrain's model out. Under ``torch.compile``
 SE-ResNet runs the fused step as plain operations on large feature maps and
@@ -28,11 +34,13 @@ the straightforward form on small ones
 (``seresnet.COMPILED_FUSED_MIN_PIXELS``); ``straightforward_se`` shows the
 straightforward form everywhere beside it.
 
-    python tools/analysis/benchmark.py [--rounds N] [--out FILE.json] [--quick]
-        [--compile-backend inductor]
+    python tools/analysis/benchmark.py [--rounds N] [--min-seconds S]
+        [--out FILE.json] [--quick] [--compile-backend inductor]
 """
 import argparse
+import copy
 import ctypes
+import functools
 import gc
 import json
 import logging
@@ -43,6 +51,9 @@ import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Optional
+
+Steps = Dict[str, Callable[[], None]]
+Timer = Callable[[Steps], Dict[str, List[float]]]
 
 import torch
 from mmengine.analysis import get_model_complexity_info
@@ -68,6 +79,8 @@ PAPER = {
     'se_resnet50_caffe': dict(gflops=3.87, params_m=26.039),
 }
 BASELINE = 'resnet50'
+# The A/A control: the baseline again, in memory of its own.
+BASELINE_COPY = 'resnet50_copy'
 
 
 def mmpretrain_seresnet50(**kwargs) -> Optional[nn.Module]:
@@ -93,19 +106,26 @@ def backbones(**kwargs) -> Dict[str, nn.Module]:
         models['mmpretrain_se_resnet50'] = mmpretrain
     for model in models.values():
         model.init_weights()
+    models = {
+        BASELINE: models[BASELINE],
+        BASELINE_COPY: copy.deepcopy(models[BASELINE]),
+        **models
+    }
     return models
 
 
-def time_rounds(steps: Dict[str, Callable[[], None]],
-                rounds: int) -> Dict[str, List[float]]:
-    """Seconds per call of each step, one warm-up then ``rounds`` rounds;
+def time_rounds(steps: Steps, rounds: int,
+                min_seconds: float = 0.0) -> Dict[str, List[float]]:
+    """Seconds per call of each step, one warm-up then at least ``rounds``
+    rounds, more until the baseline's rounds add up to ``min_seconds``;
     each round runs every step once, in turn. A single round (``--quick``)
     only shows that the steps run: it goes without the warm-up."""
     if rounds > 1:
         for step in steps.values():
             step()
     seconds = {name: [] for name in steps}
-    for _ in range(rounds):
+    while (len(seconds[BASELINE]) < rounds
+           or sum(seconds[BASELINE]) < min_seconds):
         for name, step in steps.items():
             start = time.perf_counter()
             step()
@@ -122,6 +142,7 @@ def summarise(seconds: Dict[str, List[float]]) -> Dict[str, dict]:
         # Noise from a shared machine only ever adds time, so the ratio of
         # minimums estimates the intrinsic cost; both are reported.
         rows[name] = dict(
+            rounds=len(values),
             median_ms=round(1000 * median, 1),
             min_ms=round(1000 * min(values), 1),
             time_ratio=round(median / base, 3),
@@ -209,7 +230,7 @@ def layouts(shapes: List[tuple]):
             yield f'{"x".join(map(str, shape))}_{layout}', x, memory_format
 
 
-def inference(rounds: int, shapes: List[tuple]) -> Dict[str, dict]:
+def inference(timer: Timer, shapes: List[tuple]) -> Dict[str, dict]:
     models = backbones()
     results = {}
     for key, x, memory_format in layouts(shapes):
@@ -219,18 +240,19 @@ def inference(rounds: int, shapes: List[tuple]) -> Dict[str, dict]:
             model.to(memory_format=memory_format)
             steps[name] = lambda model=model: model(x)
         with torch.no_grad():
-            results[key] = summarise(time_rounds(steps, rounds))
+            results[key] = summarise(timer(steps))
     return results
 
 
-def compiled_inference(rounds: int, shapes: List[tuple],
+def compiled_inference(timer: Timer, shapes: List[tuple],
                        backend: str) -> Dict[str, dict]:
     """Inference under ``torch.compile``, compiled afresh for each input
     (the warm-up call of :func:`time_rounds` compiles)."""
     models = backbones()
     models = {
         name: models[name]
-        for name in (BASELINE, 'se_resnet50', 'straightforward_se')
+        for name in (BASELINE, BASELINE_COPY, 'se_resnet50',
+                     'straightforward_se')
     }
     results = {}
     for key, x, memory_format in layouts(shapes):
@@ -245,7 +267,7 @@ def compiled_inference(rounds: int, shapes: List[tuple],
             compiled = torch.compile(model, backend=backend, dynamic=False)
             steps[name] = lambda compiled=compiled: compiled(x)
         with torch.no_grad():
-            results[key] = summarise(time_rounds(steps, rounds))
+            results[key] = summarise(timer(steps))
     torch._dynamo.reset()
     return results
 
@@ -286,7 +308,8 @@ def training_steps(shape: tuple, **settings):
     return models, x, steps
 
 
-def training_step(rounds: int, shape: tuple, **settings) -> Dict[str, dict]:
+def training_step(timer: Timer, shape: tuple,
+                  **settings) -> Dict[str, dict]:
     """Time, bytes saved for backward and peak memory of a training step."""
     models, x, steps = training_steps(shape, **settings)
     # With live BatchNorm each forward moves the running statistics, the
@@ -295,7 +318,7 @@ def training_step(rounds: int, shape: tuple, **settings) -> Dict[str, dict]:
         name: saved_for_backward_mib(lambda model=model: model(x), model)
         for name, model in models.items()
     }
-    rows = summarise(time_rounds(steps, rounds))
+    rows = summarise(timer(steps))
     peak_mib = peak_memory_in_child(shape, settings)
     for name, row in rows.items():
         row['saved_mib'] = round(saved_mib[name], 1)
@@ -336,13 +359,14 @@ def measure_peak_memory(spec: str) -> None:
     print(json.dumps(peak_mib))
 
 
-def faster_rcnn(rounds: int, image_shape: tuple) -> Dict[str, dict]:
+def faster_rcnn(timer: Timer, image_shape: tuple) -> Dict[str, dict]:
     """Faster R-CNN FPN: a training iteration, and inference on fixed
     proposals (backbone, neck, RPN head, RoI head)."""
     register_all_modules()
     cfg = get_config(FASTER_RCNN)
     variants = {
-        'resnet50': dict(type='ResNet', init_cfg=None),
+        BASELINE: dict(type='ResNet', init_cfg=None),
+        BASELINE_COPY: dict(type='ResNet', init_cfg=None),
         'se_resnet50': dict(type='SEResNet', init_cfg=None),
         'straightforward_se': dict(
             type='SEResNet', fuse_se=False, init_cfg=None),
@@ -387,9 +411,8 @@ def faster_rcnn(rounds: int, image_shape: tuple) -> Dict[str, dict]:
         train_steps[name] = train_step
         infer_steps[name] = infer_step
     return dict(
-        train_iteration=summarise(time_rounds(train_steps, rounds)),
-        inference_fixed_proposals=summarise(time_rounds(infer_steps,
-                                                        rounds)))
+        train_iteration=summarise(timer(train_steps)),
+        inference_fixed_proposals=summarise(timer(infer_steps)))
 
 
 def print_table(title: str, rows: Dict[str, dict]) -> None:
@@ -402,7 +425,13 @@ def print_table(title: str, rows: Dict[str, dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--rounds', type=int, default=7)
+    parser.add_argument(
+        '--rounds', type=int, default=7, help='rounds per row, at least')
+    parser.add_argument(
+        '--min-seconds',
+        type=float,
+        default=5.0,
+        help='more rounds until ResNet-50 has run this long in a row')
     parser.add_argument('--out', default='work_dirs/benchmark.json')
     parser.add_argument(
         '--quick',
@@ -421,6 +450,9 @@ def main() -> None:
         measure_peak_memory(args.peak_memory)
         return
     rounds = 1 if args.quick else args.rounds
+    min_seconds = 0.0 if args.quick else args.min_seconds
+    timer = functools.partial(
+        time_rounds, rounds=rounds, min_seconds=min_seconds)
     scale = 4 if args.quick else 1
     torch.manual_seed(0)
     report = dict(
@@ -428,34 +460,34 @@ def main() -> None:
             processor=platform.processor() or platform.machine(),
             threads=torch.get_num_threads(),
             torch=torch.__version__),
-        rounds=rounds)
+        rounds=rounds,
+        min_seconds=min_seconds)
     report['complexity'] = complexity()
     print_table('Parameters and multiply-adds at 224x224',
                 report['complexity'])
     shapes = [(1, 3, 224 // scale, 224 // scale),
               (8 // scale, 3, 224 // scale, 224 // scale),
               (1, 3, 800 // scale, 1216 // scale)]
-    report['inference'] = inference(rounds, shapes)
+    report['inference'] = inference(timer, shapes)
     for key, rows in report['inference'].items():
         print_table(f'Backbone inference {key}', rows)
     # Quick: compiling takes most of the time, one shape shows it runs.
     report['compiled_inference'] = compiled_inference(
-        rounds, shapes[:1] if args.quick else shapes, args.compile_backend)
+        timer, shapes[:1] if args.quick else shapes, args.compile_backend)
     for key, rows in report['compiled_inference'].items():
         print_table(
             f'Backbone inference {key}, torch.compile '
             f'({args.compile_backend})', rows)
-    report['faster_rcnn'] = faster_rcnn(rounds,
-                                        (3, 512 // scale, 512 // scale))
+    report['faster_rcnn'] = faster_rcnn(timer, (3, 512 // scale, 512 // scale))
     for key, rows in report['faster_rcnn'].items():
         print_table(f'Faster R-CNN FPN {key}', rows)
     report['training_step'] = training_step(
-        rounds, (2, 3, 512 // scale, 512 // scale), norm_eval=True,
+        timer, (2, 3, 512 // scale, 512 // scale), norm_eval=True,
         frozen_stages=1)
     print_table('Backbone training step 2x3x512x512, frozen BatchNorm '
                 '(norm_eval=True, frozen_stages=1)', report['training_step'])
     report['training_step_live_bn'] = training_step(
-        rounds, (2, 3, 256 // scale, 256 // scale), norm_eval=False,
+        timer, (2, 3, 256 // scale, 256 // scale), norm_eval=False,
         frozen_stages=-1)
     print_table('Backbone training step 2x3x256x256, live BatchNorm '
                 '(norm_eval=False, frozen_stages=-1)',
