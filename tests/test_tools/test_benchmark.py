@@ -3,26 +3,18 @@
 Timings are not asserted (they belong to the benchmark's printed ratios);
 the numbers that do not depend on the machine are.
 """
-import importlib.util
 import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).parents[2]
-BENCHMARK = REPO / 'tools' / 'analysis' / 'benchmark.py'
+from .utils import REPO, TOOLS, load_tool
 
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark', BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+BENCHMARK = TOOLS / 'analysis' / 'benchmark.py'
 
 
 def test_rounds_go_on_until_the_baseline_has_run_min_seconds():
-    benchmark = load_tool()
+    benchmark = load_tool(BENCHMARK)
     calls = []
     steps = {
         'resnet50': lambda: time.sleep(0.01),
@@ -44,8 +36,7 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
     out = tmp_path / 'bench.json'
     result = subprocess.run([
         sys.executable,
-        str(BENCHMARK), '--quick',
-        '--compile-backend', 'eager', '--out',
+        str(BENCHMARK), '--quick', '--compile-backend', 'eager', '--out',
         str(out)
     ],
                             cwd=REPO,
@@ -55,8 +46,9 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert set(report) == {
-        'machine', 'rounds', 'min_seconds', 'complexity', 'inference', 'compiled_inference',
-        'training_step', 'training_step_live_bn', 'faster_rcnn'
+        'machine', 'rounds', 'min_seconds', 'complexity', 'inference',
+        'compiled_inference', 'training_step', 'training_step_live_bn',
+        'faster_rcnn'
     }
     complexity = report['complexity']
     assert complexity['se_resnet50']['params_m'] == 26.039
@@ -73,8 +65,11 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
     # Batch 1 and 8 at 224, 1 at 800x1216 (a quarter of each side here),
     # NCHW and channels_last.
     rows = {'1x3x56x56', '2x3x56x56', '1x3x200x304'}
-    rows = {f'{shape}_{layout}' for shape in rows
-            for layout in ('nchw', 'channels_last')}
+    rows = {
+        f'{shape}_{layout}'
+        for shape in rows
+        for layout in ('nchw', 'channels_last')
+    }
     assert set(report['inference']) == rows
     # --quick compiles the first shape only.
     assert set(report['compiled_inference']) == {
@@ -90,16 +85,16 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
     for rows in report['compiled_inference'].values():
         assert set(rows) == models - {'mmpretrain_se_resnet50'}
     faster_rcnn = report['faster_rcnn']
-    assert set(faster_rcnn) == {
-        'train_iteration', 'inference_fixed_proposals'
-    }
+    assert set(faster_rcnn) == {'train_iteration', 'inference_fixed_proposals'}
     for rows in faster_rcnn.values():
         assert set(rows) == {
             'resnet50', 'resnet50_copy', 'se_resnet50', 'straightforward_se'
         }
-    for rows in [*report['inference'].values(),
-                 *report['compiled_inference'].values(), *trainings,
-                 *faster_rcnn.values()]:
+    for rows in [
+            *report['inference'].values(),
+            *report['compiled_inference'].values(), *trainings,
+            *faster_rcnn.values()
+    ]:
         assert rows['resnet50']['time_ratio'] == 1.0
         assert rows['resnet50']['min_ratio'] == 1.0
         # --quick: one round, no warm-up, whatever the time.

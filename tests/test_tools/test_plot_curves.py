@@ -1,5 +1,4 @@
 """tools/analysis/plot_curves.py and the TensorBoard option of training."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -8,16 +7,9 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from .utils import TOOLS, python_tool, run
+from .utils import TOOLS, load_tool, python_tool, run
 
 PLOT = TOOLS / 'analysis' / 'plot_curves.py'
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('plot_curves', PLOT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def logged(work_dir: Path) -> list:
@@ -29,7 +21,7 @@ def test_curves_are_the_logged_values(trained):
     _, checkpoint = trained
     work_dir = checkpoint.parent
     entries = logged(work_dir)
-    curves = load_tool().read_curves(str(work_dir), 'coco/bbox_mAP')
+    curves = load_tool(PLOT).read_curves(str(work_dir), 'coco/bbox_mAP')
     train = [e for e in entries if 'loss' in e]
     assert curves['loss'] == ([float(e['step']) for e in train],
                               [e['loss'] for e in train])
@@ -47,7 +39,7 @@ def test_a_resumed_run_is_joined_in_time_order(tmp_path):
         (folder / 'scalars.json').write_text(''.join(
             json.dumps(dict(loss=loss, step=step)) + '\n'
             for step, loss in rows))
-    curves = load_tool().read_curves(str(tmp_path), 'coco/bbox_mAP')
+    curves = load_tool(PLOT).read_curves(str(tmp_path), 'coco/bbox_mAP')
     assert curves['loss'] == ([1.0, 2.0, 3.0, 4.0], [3.0, 2.0, 1.5, 1.0])
     assert curves['coco/bbox_mAP'] == ([], [])
 

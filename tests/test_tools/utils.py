@@ -1,9 +1,11 @@
 """Helpers of the tool tests: tiny toy configs and running the tools."""
+import importlib.util
 import json
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).parents[2]
 TOOLS = REPO / 'tools'
@@ -63,6 +65,14 @@ def failing(args, cwd, **kwargs) -> subprocess.CompletedProcess:
 
 def python_tool(name, *args) -> list:
     return [sys.executable, str(TOOLS / name), *map(str, args)]
+
+
+def load_tool(path: Path) -> ModuleType:
+    """A tool script imported as a module, to test its functions."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:

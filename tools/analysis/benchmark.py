@@ -52,9 +52,6 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional
 
-Steps = Dict[str, Callable[[], None]]
-Timer = Callable[[Steps], Dict[str, List[float]]]
-
 import torch
 from mmengine.analysis import get_model_complexity_info
 from mmengine.hub import get_config
@@ -81,6 +78,9 @@ PAPER = {
 BASELINE = 'resnet50'
 # The A/A control: the baseline again, in memory of its own.
 BASELINE_COPY = 'resnet50_copy'
+# Steps to time, by model name; a timer runs them in rounds (time_rounds).
+Steps = Dict[str, Callable[[], None]]
+Timer = Callable[[Steps], Dict[str, List[float]]]
 
 
 def mmpretrain_seresnet50(**kwargs) -> Optional[nn.Module]:
