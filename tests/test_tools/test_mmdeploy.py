@@ -1,25 +1,18 @@
 """tools/deployment/deploy.py: the whole detector through mmdeploy to
 onnxruntime. The export tests run on the torch 2.1 stack (make
 test-torch21, which .ci/run runs); the others run on both stacks."""
-import importlib.util
 import json
 import sys
 
 import pytest
 
-from .utils import REPO, TOOLS, python_tool, run
+from .utils import REPO, TOOLS, load_tool, python_tool, run
 
-
-def deploy_tool():
-    spec = importlib.util.spec_from_file_location(
-        'deploy_tool', TOOLS / 'deployment' / 'deploy.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+DEPLOY = TOOLS / 'deployment' / 'deploy.py'
 
 
 def test_without_mmdeploy_the_error_names_the_torch21_stack(monkeypatch):
-    tool = deploy_tool()
+    tool = load_tool(DEPLOY)
     monkeypatch.setitem(sys.modules, 'mmdeploy', None)
     with pytest.raises(tool.DeployError) as error:
         tool.require_mmdeploy()
@@ -30,7 +23,7 @@ def test_without_mmdeploy_the_error_names_the_torch21_stack(monkeypatch):
 
 def test_matching_needs_label_box_and_score_within_bounds():
     import numpy as np
-    tool = deploy_tool()
+    tool = load_tool(DEPLOY)
     reference = dict(
         boxes=np.array([[10., 10., 50., 50.], [0., 0., 5., 5.]]),
         scores=np.array([0.9, 0.2]), labels=np.array([1, 2]))

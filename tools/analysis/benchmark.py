@@ -256,7 +256,7 @@ def compiled_inference(timer: Timer, shapes: List[tuple],
     }
     results = {}
     for key, x, memory_format in layouts(shapes):
-        # Both models run ResNet.forward: without a reset, the variants'
+        # All the models run ResNet.forward: without a reset, the variants'
         # compilations would pile up on one code object past dynamo's
         # recompile limit, after which it silently runs eager code.
         torch._dynamo.reset()
