@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from .utils import REPO, TOOLS, load_tool
 
 BENCHMARK = TOOLS / 'analysis' / 'benchmark.py'
@@ -30,6 +32,20 @@ def test_rounds_go_on_until_the_baseline_has_run_min_seconds():
     # Without a time floor: exactly the rounds asked for.
     seconds = benchmark.time_rounds(steps, rounds=2)
     assert len(seconds['resnet50']) == len(seconds['other']) == 2
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--rounds', '0'], '--rounds 0: give at least 1 round'),
+    (['--min-seconds', '-1'], '--min-seconds -1.0: give 0 or more seconds'),
+])
+def test_benchmark_refuses_bad_arguments(monkeypatch, capsys, args,
+                                         message):
+    benchmark = load_tool(BENCHMARK)
+    monkeypatch.setattr(sys, 'argv', ['benchmark.py', *args])
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.main()
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_benchmark_quick_run_writes_every_section(tmp_path):

@@ -444,6 +444,11 @@ def main() -> None:
         'makes PyTorch fast; eager: only checks that they run)')
     parser.add_argument('--peak-memory', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f'--rounds {args.rounds}: give at least 1 round')
+    if args.min_seconds < 0:
+        parser.error(
+            f'--min-seconds {args.min_seconds}: give 0 or more seconds')
     # init_weights() logs every parameter's initialisation at INFO.
     MMLogger.get_current_instance().setLevel(logging.WARNING)
     if args.peak_memory:
