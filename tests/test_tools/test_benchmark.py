@@ -9,7 +9,11 @@ import sys
 import time
 
 import pytest
+import torch
+from mmdet.models.backbones import ResNet
 
+from senet_mmdet.models import SEResNet
+from senet_mmdet.models.layers import SqueezeExcitation
 from .utils import REPO, TOOLS, load_tool
 
 BENCHMARK = TOOLS / 'analysis' / 'benchmark.py'
@@ -32,6 +36,34 @@ def test_rounds_go_on_until_the_baseline_has_run_min_seconds():
     # Without a time floor: exactly the rounds asked for.
     seconds = benchmark.time_rounds(steps, rounds=2)
     assert len(seconds['resnet50']) == len(seconds['other']) == 2
+
+
+def test_floor_runs_every_se_excitation_and_keeps_the_outputs(monkeypatch):
+    benchmark = load_tool(BENCHMARK)
+    baseline = ResNet(depth=50)
+    baseline.eval()
+    floor = benchmark.with_unused_se_gates(baseline)
+    floor.eval()
+    # SE-ResNet-50's weights: ResNet-50's and one SE module per bottleneck.
+    se_resnet = SEResNet(depth=50)
+    assert (sum(p.numel() for p in floor.parameters()) == sum(
+        p.numel() for p in se_resnet.parameters()))
+    squeezed = []
+    excite = SqueezeExcitation.excite
+
+    def recording_excite(se, x):
+        squeezed.append(x.shape)
+        return excite(se, x)
+
+    monkeypatch.setattr(SqueezeExcitation, 'excite', recording_excite)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = baseline(x)
+        outs = floor(x)
+    widths = [256] * 3 + [512] * 4 + [1024] * 6 + [2048] * 3
+    assert squeezed == [(2, width, 1, 1) for width in widths]
+    for out, plain in zip(outs, expected):
+        assert torch.equal(out, plain)
 
 
 @pytest.mark.parametrize('args, message', [
@@ -96,7 +128,9 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
         'mmpretrain_se_resnet50'
     }
     trainings = [report['training_step'], report['training_step_live_bn']]
-    for rows in [*report['inference'].values(), *trainings]:
+    for rows in report['inference'].values():
+        assert set(rows) == models | {'resnet50_plus_se_gates'}
+    for rows in trainings:
         assert set(rows) == models
     for rows in report['compiled_inference'].values():
         assert set(rows) == models - {'mmpretrain_se_resnet50'}

@@ -10,7 +10,11 @@ every model once, so a slow spell of the machine hits all of them):
 - ``se_resnet50``: our SE-ResNet-50 (the fused SE step after BatchNorm);
 - ``straightforward_se``: our SE-ResNet-50 with ``fuse_se=False``: pool,
   two 1x1 convs, sigmoid, multiply, as in the paper's equations;
-- ``mmpretrain_se_resnet50``: mmpretrain's SEResNet-50 (if installed).
+- ``mmpretrain_se_resnet50``: mmpretrain's SEResNet-50 (if installed);
+- ``resnet50_plus_se_gates`` (eager inference only): ResNet-50 that also
+  computes, in every bottleneck, SE's squeeze and excitation of the last
+  norm's output and drops the gate. Every SE block computes these; what
+  an implementation adds beyond this row is the cost of applying the gate.
 
 Sections: parameters and FLOPs (mmengine's complexity analysis, beside the
 paper's); backbone inference, eager and under ``torch.compile`` (1x3x224x224,
@@ -28,7 +32,7 @@ ResNet-50's rounds add up to less than ``--min-seconds``, so that the
 fast rows (batch 1 at 224x224, about 70 ms) get as many samples as their
 noise needs.
 
-Compiled rows leave mmpretrain's model out. Under ``torch.compile``
+Compiled rows leave mmpretrain's model and the floor out. Under ``torch.compile``
 SE-ResNet runs the fused step as plain operations on large feature maps and
 the straightforward form on small ones
 (``seresnet.COMPILED_FUSED_MIN_PIXELS``); ``straightforward_se`` shows the
@@ -66,6 +70,7 @@ from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmdet.utils import register_all_modules
 from senet_mmdet.models import SEResNet
+from senet_mmdet.models.layers import SqueezeExcitation
 
 # MMDetection's own detector: only the backbone type changes between runs.
 FASTER_RCNN = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
@@ -78,6 +83,8 @@ PAPER = {
 BASELINE = 'resnet50'
 # The A/A control: the baseline again, in memory of its own.
 BASELINE_COPY = 'resnet50_copy'
+# The floor of SE's cost (with_unused_se_gates).
+SE_FLOOR = 'resnet50_plus_se_gates'
 # Steps to time, by model name; a timer runs them in rounds (time_rounds).
 Steps = Dict[str, Callable[[], None]]
 Timer = Callable[[Steps], Dict[str, List[float]]]
@@ -112,6 +119,34 @@ def backbones(**kwargs) -> Dict[str, nn.Module]:
         **models
     }
     return models
+
+
+def with_unused_se_gates(model: ResNet) -> ResNet:
+    """A copy of ``model`` whose bottlenecks each compute an SE module's
+    squeeze (the fused step's mean) and excitation (two FCs and the
+    sigmoid: 2.5M weights in all for ResNet-50) of their last norm's output
+    and leave the gate unused, so the outputs stay the baseline's.
+
+    Eager inference only: a compiler would drop the unused work.
+    """
+    floor = copy.deepcopy(model)
+    for name in floor.res_layers:
+        for block in getattr(floor, name):
+            se = SqueezeExcitation(block.conv3.out_channels)
+            block.add_module('unused_se', se)
+            block.norm3.register_forward_hook(compute_unused_gate(se))
+    return floor
+
+
+def compute_unused_gate(
+        se: SqueezeExcitation) -> Callable[[nn.Module, tuple, object], None]:
+    """A forward hook that runs ``se``'s squeeze and excitation on the
+    module's output and returns None, which keeps the output as it is."""
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        se.excite(output.mean(dim=(2, 3), keepdim=True))
+
+    return hook
 
 
 def time_rounds(steps: Steps, rounds: int,
@@ -232,6 +267,7 @@ def layouts(shapes: List[tuple]):
 
 def inference(timer: Timer, shapes: List[tuple]) -> Dict[str, dict]:
     models = backbones()
+    models[SE_FLOOR] = with_unused_se_gates(models[BASELINE])
     results = {}
     for key, x, memory_format in layouts(shapes):
         steps = {}
