@@ -38,21 +38,23 @@ def test_rounds_go_on_until_the_baseline_has_run_min_seconds():
     assert len(seconds['resnet50']) == len(seconds['other']) == 2
 
 
-def test_floor_runs_every_se_excitation_and_keeps_the_outputs(monkeypatch):
+@pytest.mark.parametrize('squeeze', [False, True])
+def test_floors_run_every_se_excitation_and_keep_the_outputs(
+        monkeypatch, squeeze):
     benchmark = load_tool(BENCHMARK)
     baseline = ResNet(depth=50)
     baseline.eval()
-    floor = benchmark.with_unused_se_gates(baseline)
+    floor = benchmark.with_unused_se_work(baseline, squeeze)
     floor.eval()
     # SE-ResNet-50's weights: ResNet-50's and one SE module per bottleneck.
     se_resnet = SEResNet(depth=50)
     assert (sum(p.numel() for p in floor.parameters()) == sum(
         p.numel() for p in se_resnet.parameters()))
-    squeezed = []
+    descriptors = []
     excite = SqueezeExcitation.excite
 
     def recording_excite(se, x):
-        squeezed.append(x.shape)
+        descriptors.append(x)
         return excite(se, x)
 
     monkeypatch.setattr(SqueezeExcitation, 'excite', recording_excite)
@@ -61,7 +63,11 @@ def test_floor_runs_every_se_excitation_and_keeps_the_outputs(monkeypatch):
         expected = baseline(x)
         outs = floor(x)
     widths = [256] * 3 + [512] * 4 + [1024] * 6 + [2048] * 3
-    assert squeezed == [(2, width, 1, 1) for width in widths]
+    assert [d.shape for d in descriptors] == [(2, width, 1, 1)
+                                               for width in widths]
+    # The squeeze gives the means of the norm's output (not zero with
+    # torch's default weights); the excitation alone gets zeros.
+    assert all(bool(d.any()) == squeeze for d in descriptors)
     for out, plain in zip(outs, expected):
         assert torch.equal(out, plain)
 
@@ -129,7 +135,9 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
     }
     trainings = [report['training_step'], report['training_step_live_bn']]
     for rows in report['inference'].values():
-        assert set(rows) == models | {'resnet50_plus_se_gates'}
+        assert set(rows) == models | {
+            'resnet50_plus_se_fcs', 'resnet50_plus_se_gates'
+        }
     for rows in trainings:
         assert set(rows) == models
     for rows in report['compiled_inference'].values():

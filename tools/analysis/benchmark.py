@@ -11,10 +11,13 @@ every model once, so a slow spell of the machine hits all of them):
 - ``straightforward_se``: our SE-ResNet-50 with ``fuse_se=False``: pool,
   two 1x1 convs, sigmoid, multiply, as in the paper's equations;
 - ``mmpretrain_se_resnet50``: mmpretrain's SEResNet-50 (if installed);
-- ``resnet50_plus_se_gates`` (eager inference only): ResNet-50 that also
-  computes, in every bottleneck, SE's squeeze and excitation of the last
-  norm's output and drops the gate. Every SE block computes these; what
-  an implementation adds beyond this row is the cost of applying the gate.
+- two floors of SE's cost (eager inference only), ResNet-50 running part
+  of an SE block in every bottleneck and dropping its result:
+  ``resnet50_plus_se_fcs``, the excitation (two FCs, sigmoid) of a
+  constant descriptor, which no SE implementation can skip (it reads the
+  FCs' 2.5M weights per image); ``resnet50_plus_se_gates``, the squeeze of
+  the last norm's output and its excitation, all of SE but applying the
+  gate.
 
 Sections: parameters and FLOPs (mmengine's complexity analysis, beside the
 paper's); backbone inference, eager and under ``torch.compile`` (1x3x224x224,
@@ -32,7 +35,7 @@ ResNet-50's rounds add up to less than ``--min-seconds``, so that the
 fast rows (batch 1 at 224x224, about 70 ms) get as many samples as their
 noise needs.
 
-Compiled rows leave mmpretrain's model and the floor out. Under ``torch.compile``
+Compiled rows leave mmpretrain's model and the floors out. Under ``torch.compile``
 SE-ResNet runs the fused step as plain operations on large feature maps and
 the straightforward form on small ones
 (``seresnet.COMPILED_FUSED_MIN_PIXELS``); ``straightforward_se`` shows the
@@ -62,7 +65,7 @@ from mmengine.hub import get_config
 from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 from mmengine.utils import mkdir_or_exist
-from torch import nn
+from torch import Tensor, nn
 
 import senet_mmdet  # noqa: F401  (registers the SE modules)
 from mmdet.models.backbones import ResNet
@@ -83,8 +86,9 @@ PAPER = {
 BASELINE = 'resnet50'
 # The A/A control: the baseline again, in memory of its own.
 BASELINE_COPY = 'resnet50_copy'
-# The floor of SE's cost (with_unused_se_gates).
-SE_FLOOR = 'resnet50_plus_se_gates'
+# The floors of SE's cost (with_unused_se_work): the excitation alone,
+# and the squeeze and the excitation.
+SE_FLOORS = {'resnet50_plus_se_fcs': False, 'resnet50_plus_se_gates': True}
 # Steps to time, by model name; a timer runs them in rounds (time_rounds).
 Steps = Dict[str, Callable[[], None]]
 Timer = Callable[[Steps], Dict[str, List[float]]]
@@ -121,11 +125,12 @@ def backbones(**kwargs) -> Dict[str, nn.Module]:
     return models
 
 
-def with_unused_se_gates(model: ResNet) -> ResNet:
-    """A copy of ``model`` whose bottlenecks each compute an SE module's
-    squeeze (the fused step's mean) and excitation (two FCs and the
-    sigmoid: 2.5M weights in all for ResNet-50) of their last norm's output
-    and leave the gate unused, so the outputs stay the baseline's.
+def with_unused_se_work(model: ResNet, squeeze: bool) -> ResNet:
+    """A copy of ``model`` whose bottlenecks each run an SE module's
+    excitation (two FCs and the sigmoid: 2.5M weights in all for ResNet-50)
+    after their last norm and leave the gate unused, so the outputs stay
+    the baseline's. The excitation takes the spatial mean of the norm's
+    output (the fused step's squeeze) if ``squeeze``, zeros otherwise.
 
     Eager inference only: a compiler would drop the unused work.
     """
@@ -134,17 +139,22 @@ def with_unused_se_gates(model: ResNet) -> ResNet:
         for block in getattr(floor, name):
             se = SqueezeExcitation(block.conv3.out_channels)
             block.add_module('unused_se', se)
-            block.norm3.register_forward_hook(compute_unused_gate(se))
+            block.norm3.register_forward_hook(excite_unused(se, squeeze))
     return floor
 
 
-def compute_unused_gate(
-        se: SqueezeExcitation) -> Callable[[nn.Module, tuple, object], None]:
-    """A forward hook that runs ``se``'s squeeze and excitation on the
-    module's output and returns None, which keeps the output as it is."""
+def excite_unused(se: SqueezeExcitation,
+                  squeeze: bool) -> Callable[[nn.Module, tuple, Tensor], None]:
+    """A forward hook that runs ``se``'s excitation, of the module's output
+    squeezed or of zeros, and returns None, which keeps the output."""
 
-    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        se.excite(output.mean(dim=(2, 3), keepdim=True))
+    def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
+        if squeeze:
+            descriptor = output.mean(dim=(2, 3), keepdim=True)
+        else:
+            descriptor = output.new_zeros(output.shape[0], se.fc1.in_channels,
+                                          1, 1)
+        se.excite(descriptor)
 
     return hook
 
@@ -267,7 +277,8 @@ def layouts(shapes: List[tuple]):
 
 def inference(timer: Timer, shapes: List[tuple]) -> Dict[str, dict]:
     models = backbones()
-    models[SE_FLOOR] = with_unused_se_gates(models[BASELINE])
+    for name, squeeze in SE_FLOORS.items():
+        models[name] = with_unused_se_work(models[BASELINE], squeeze)
     results = {}
     for key, x, memory_format in layouts(shapes):
         steps = {}
