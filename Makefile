@@ -12,7 +12,7 @@
 #               (work_dirs/compare/); a second run resumes.
 # make bench:   SE-ResNet-50 vs ResNet-50 (and mmpretrain's SEResNet-50):
 #               CPU time (eager and torch.compile) and memory ratios,
-#               FLOPs; JSON in work_dirs/ (about 17 min).
+#               FLOPs; JSON in work_dirs/ (about 19 min).
 # make install-torch21: the second tested stack in .venv-torch21/: torch
 #               2.1.2, mmcv 2.1.0 compiled against it, mmdeploy 1.3.1.
 # make test-torch21: the tests named in TORCH21_TESTS on that stack, the
