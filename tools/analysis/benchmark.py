@@ -35,9 +35,9 @@ ResNet-50's rounds add up to less than ``--min-seconds``, so that the
 fast rows (batch 1 at 224x224, about 70 ms) get as many samples as their
 noise needs.
 
-Compiled rows leave mmpretrain's model and the floors out. Under ``torch.compile``
-SE-ResNet runs the fused step as plain operations on large feature maps and
-the straightforward form on small ones
+Compiled rows leave mmpretrain's model and the floors out. Under
+``torch.compile`` SE-ResNet runs the fused step as plain operations on large
+feature maps and the straightforward form on small ones
 (``seresnet.COMPILED_FUSED_MIN_PIXELS``); ``straightforward_se`` shows the
 straightforward form everywhere beside it.
 
