@@ -21,8 +21,11 @@ model = dict(
     backbone=dict(
         type='SEResNet',
         depth=18,
-        # From scratch: every stage trains, and BatchNorm learns its
-        # statistics (ImageNet weights would not help coloured shapes).
+        # From scratch, on purpose (unlike every COCO config, which starts
+        # from ImageNet SE weights): `make demo` must run offline, where no
+        # weights can be downloaded, ImageNet features would not help
+        # coloured shapes, and the plain twin starts from scratch too.
+        # Every stage trains, and BatchNorm learns its statistics.
         frozen_stages=-1,
         norm_eval=False,
         init_cfg=None),

@@ -14,6 +14,8 @@ from mmengine.registry import init_default_scope
 
 import mmdet
 from mmdet.registry import MODELS
+from senet_mmdet.checkpoints import (PretrainedMismatchError,
+                                     WeightsNotFetchedError)
 from senet_mmdet.datasets import DatasetError, check_dataset_files
 from senet_mmdet.engine import (UNSAFE_LOAD_FLAG, CheckpointError,
                                 NonFiniteTrainingError, allow_unsafe_load,
@@ -189,7 +191,9 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     (:mod:`senet_mmdet.engine.checkpoint`), training
     runs the reliability hooks (:data:`TRAINING_HOOKS`, atomic
     checkpoints), testing refuses a checkpoint that does not fit the model
-    or is not finite, ``--launcher pytorch`` also runs on CPU-only machines
+    or is not finite, pretrained weights that cannot be fetched (offline)
+    or do not fit end the run with an ``error:`` line before its first
+    iteration, ``--launcher pytorch`` also runs on CPU-only machines
     (gloo), and the :data:`FLAGS` are ours.
     """
     tool = mmdet_tool(name)
@@ -229,7 +233,10 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     tool.parse_args = lambda: args
     try:
         tool.main()
-    except (CheckpointError, NonFiniteTrainingError) as error:
+    except (CheckpointError, NonFiniteTrainingError, WeightsNotFetchedError,
+            PretrainedMismatchError) as error:
+        # Pretrained weights fail in the Runner's weight initialisation,
+        # before the first iteration.
         sys.exit(f'error: {error}')
     _end_process_group()
 

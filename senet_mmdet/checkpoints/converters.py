@@ -1,81 +1,44 @@
 """Convert SE-ResNet / SE-ResNeXt / SENet-154 weights from every public port
 to the keys of this package's backbones (MMDetection's ResNet naming).
 
-The ports name the same tensors differently (SENET_FACTS.md, section 6):
+The ports name the same tensors differently (SENET_FACTS.md, section 6);
+each port is one file of ``formats/`` (timm, legacy, mmpretrain, caffe,
+paddleclas), which says how its keys are recognised and renamed and which
+conventions its weights were trained with. ``legacy`` covers the original
+PyTorch ports of the Caffe models (Cadene's ``pretrainedmodels``) and
+timm's ``legacy_*`` models, which share their code.
 
-=============  ==========================  ===============================
-format         stem / SE keys              classifier (dropped)
-=============  ==========================  ===============================
-``timm``       ``conv1``, ``se.fc1``       ``fc``
-``legacy``     ``layer0.conv1``,           ``last_linear``
-               ``se_module.fc1``
-``mmpretrain`` ``backbone.conv1``,         ``head.fc``
-               ``se_layer.conv1.conv``
-``caffe``      ``conv1/7x7_s2``,           ``classifier``
-               ``conv2_1_1x1_down``
-``paddleclas`` ``conv1_1._conv``,          ``out``
-               ``bb_0_0.scale.squeeze``
-=============  ==========================  ===============================
-
-``legacy`` covers the original PyTorch ports of the Caffe models (Cadene's
-``pretrainedmodels``) and timm's ``legacy_*`` models, which share their
-code. They also differ in conventions that no key reveals: where the
-stride sits, the stem's max-pool and the input normalisation. Each
-conversion returns those with the weights (:class:`Conventions`), and every
-source key is either converted or named as the classifier; anything else
-is an error listing the keys, never a silently ignored tensor.
+The ports also differ in conventions that no key reveals: where the stride
+sits, the stem's max-pool and the input normalisation. Each conversion
+returns those with the weights (:class:`Conventions`), and every source key
+is either converted or named as the classifier; anything else is an error
+listing the keys, never a silently ignored tensor. What this module adds to
+the formats is what they share: the architecture read off the converted
+tensors' shapes.
 """
 import re
-from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from torch import Tensor
 
-FORMATS = ('timm', 'legacy', 'mmpretrain', 'caffe', 'paddleclas')
+from senet_mmdet.arch_settings import stage_blocks
+from . import formats  # noqa: F401  (registers every format)
+from .common import FORMAT_TABLE, ConversionError, Conventions
 
-# Input normalisation on 0-255 pixels, as MMDetection's data preprocessor
-# takes it. The PyTorch ports were trained on RGB scaled to [0, 1] with the
-# ImageNet mean and std; the Caffe models on BGR minus 104/117/123.
-IMAGENET_RGB = dict(
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True)
-CAFFE_BGR = dict(mean=[104.0, 117.0, 123.0], std=[1.0, 1.0, 1.0],
-                 bgr_to_rgb=False)
-
-class ConversionError(ValueError):
-    """A checkpoint that cannot be converted exactly; says why."""
-
-
-@dataclass
-class Conventions:
-    """What a converted checkpoint needs from the model to compute what its
-    source computes: the backbone arguments and the data preprocessor's
-    normalisation. Stored in the converted checkpoint's ``meta``."""
-    source: str
-    backbone: Dict = field(default_factory=dict)
-    data_preprocessor: Dict = field(default_factory=dict)
-
-    def to_meta(self) -> dict:
-        return asdict(self)
+# The format names, for ``--format`` and error messages.
+FORMATS = tuple(FORMAT_TABLE)
 
 
 def se_format(state_dict: Dict[str, Tensor]) -> Optional[str]:
     """The SE port a state dict comes from, from its key names; None when
     it has none of the ports' SE keys (plain weights, or unknown ones)."""
-    keys = list(state_dict)
-    if any(k.startswith('layer0.') or '.se_module.' in k for k in keys):
-        return 'legacy'
-    if any('.se_layer.conv1.conv.' in k for k in keys):
-        return 'mmpretrain'
-    if any('.scale.squeeze.' in k for k in keys):
-        return 'paddleclas'
-    if any('.se.fc1.' in k for k in keys):
-        return 'timm'
-    if any(re.match(r'conv\d+_\d+_1x1_down', k) for k in keys):
-        return 'caffe'
-    return None
+    found = [name for name, port in FORMAT_TABLE.items()
+             if port.detect(state_dict)]
+    if len(found) > 1:
+        raise ConversionError(
+            f'these weights have the SE keys of several formats {found}; '
+            'name the one they are in with --format')
+    return found[0] if found else None
 
 
 def detect_format(state_dict: Dict[str, Tensor]) -> str:
@@ -84,115 +47,12 @@ def detect_format(state_dict: Dict[str, Tensor]) -> str:
     if source is not None:
         return source
     keys = list(state_dict)
+    known = '; '.join(f'{name}: {port.key_names}'
+                      for name, port in FORMAT_TABLE.items())
     raise ConversionError(
         'cannot tell which SE-ResNet port these weights come from (keys '
-        f'start {keys[:4]}); no SE keys such as "se.fc1", "se_module.fc1", '
-        '"se_layer.conv1.conv", "scale.squeeze" or "conv2_1_1x1_down" were '
-        f'found. Name the format with --format, one of {FORMATS}')
-
-
-def _rename(state_dict: Dict[str, Tensor],
-            rules: List[Tuple[str, str]],
-            dropped: str) -> Tuple[Dict[str, Tensor], List[str]]:
-    """Apply the first matching ``(pattern, replacement)`` to each key.
-
-    Returns the renamed tensors and the keys no rule matched; keys matching
-    ``dropped`` (the classifier) are left out on purpose.
-    """
-    converted: Dict[str, Tensor] = OrderedDict()
-    unmatched = []
-    for key, value in state_dict.items():
-        if re.match(dropped, key):
-            continue
-        for pattern, replacement in rules:
-            if re.fullmatch(pattern, key):
-                converted[re.sub(pattern, replacement, key)] = value
-                break
-        else:
-            unmatched.append(key)
-    return converted, unmatched
-
-
-PARAM = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
-BLOCK = r'(layer[1-4]\.\d+)'
-# A shortcut is a conv and norm (downsample.0/1) or, with avg_down, an
-# average pool, conv and norm (downsample.1/2).
-BLOCK_PARTS = r'(conv[123]|bn[123]|downsample\.[012])'
-
-# Keys that are already ours, once the port's own names are mapped.
-OURS = [
-    (rf'(conv1|bn1)\.{PARAM}', r'\1.\2'),
-    (rf'(stem\.[013467])\.{PARAM}', r'\1.\2'),
-    (rf'{BLOCK}\.{BLOCK_PARTS}\.{PARAM}', r'\1.\2.\3'),
-    (rf'{BLOCK}\.se\.(fc[12])\.(weight|bias)', r'\1.se.\2.\3'),
-]
-
-RULES: Dict[str, List[Tuple[str, str]]] = {
-    'timm': OURS,
-    'legacy': [
-        (rf'{BLOCK}\.se_module\.(fc[12])\.(weight|bias)', r'\1.se.\2.\3'),
-        *OURS,
-    ],
-    'mmpretrain': [
-        (rf'backbone\.{BLOCK}\.se_layer\.conv1\.conv\.(weight|bias)',
-         r'\1.se.fc1.\2'),
-        (rf'backbone\.{BLOCK}\.se_layer\.conv2\.conv\.(weight|bias)',
-         r'\1.se.fc2.\2'),
-        *[(f'backbone\\.{p}', r) for p, r in OURS],
-    ],
-}
-CLASSIFIERS = {
-    'timm': r'fc\.',
-    'legacy': r'last_linear\.',
-    'mmpretrain': r'(head|data_preprocessor)\.',
-}
-
-
-# A deep stem in MMDetection's naming (``deep_stem=True``): three 3x3 convs
-# and their norms, ReLUs at 2, 5 and 8.
-DEEP_STEM = ('stem.0', 'stem.1', 'stem.3', 'stem.4', 'stem.6', 'stem.7')
-
-
-def _renamed_stem(state_dict: Dict[str, Tensor],
-                  stem: Dict[str, str]) -> Dict[str, Tensor]:
-    """The keys under each ``stem`` name renamed to its value."""
-    renamed: Dict[str, Tensor] = OrderedDict()
-    for key, value in state_dict.items():
-        module, _, param = key.rpartition('.')
-        renamed[f'{stem.get(module, module)}.{param}'] = value
-    return renamed
-
-
-def _legacy_stem(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """``layer0.*`` to our stem: one 7x7 conv (``conv1``, ``bn1``), or
-    SENet-154's three 3x3 convs (MMDetection's ``deep_stem``)."""
-    if 'layer0.conv2.weight' not in state_dict:
-        return _renamed_stem(state_dict, {
-            'layer0.conv1': 'conv1',
-            'layer0.bn1': 'bn1'
-        })
-    legacy = ('layer0.conv1', 'layer0.bn1', 'layer0.conv2', 'layer0.bn2',
-              'layer0.conv3', 'layer0.bn3')
-    return _renamed_stem(state_dict, dict(zip(legacy, DEEP_STEM)))
-
-
-def _timm_stem(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """timm's deep stems (``d``, ``t`` models and SENet-154: ``conv1`` a
-    sequence of three convs, the last one's norm ``bn1``) to MMDetection's
-    ``deep_stem``; a 7x7 stem keeps its keys."""
-    if 'conv1.0.weight' not in state_dict:
-        return state_dict
-    timm = ('conv1.0', 'conv1.1', 'conv1.3', 'conv1.4', 'conv1.6', 'bn1')
-    return _renamed_stem(state_dict, dict(zip(timm, DEEP_STEM)))
-
-
-def _depths() -> Dict[Tuple[Tuple[int, ...], bool], int]:
-    """(blocks per stage, bottleneck) -> depth, from the backbones' own
-    arch tables."""
-    # Imported here: the backbones import this package to load weights.
-    from senet_mmdet.models.backbones.seresnet import SEBottleneck, SEResNet
-    return {(tuple(blocks), issubclass(block, SEBottleneck)): depth
-            for depth, (block, blocks) in SEResNet.arch_settings.items()}
+        f'start {keys[:4]}); none of the ports\' SE keys were found '
+        f'({known}). Name the format with --format, one of {FORMATS}')
 
 
 def _stem(state_dict: Dict[str, Tensor]) -> Dict:
@@ -217,7 +77,7 @@ def _architecture(state_dict: Dict[str, Tensor]) -> Dict:
             for k in state_dict if k.startswith(f'layer{stage}.')
         }) for stage in range(1, 5))
     bottleneck = 'layer1.0.conv3.weight' in state_dict
-    depths = _depths()
+    depths = {stages: depth for depth, stages in stage_blocks().items()}
     if (blocks, bottleneck) not in depths:
         raise ConversionError(
             f'{blocks} blocks per stage of '
@@ -272,41 +132,6 @@ def _check_se_ratio(state_dict: Dict[str, Tensor], se_ratio: int) -> None:
                     'uneven SE widths are not supported')
 
 
-def _conventions(source: str, arch: Dict,
-                 anti_alias: Optional[bool]) -> Conventions:
-    """Stride placement, stem pooling, anti-aliasing and normalisation of
-    each port. ``anti_alias`` None (a timm file) leaves both unknown for a
-    ``d`` model (deep stem and ``avg_down``)."""
-    resnet = arch['type'] == 'SEResNet'
-    if source == 'timm':
-        # Strides on the 3x3 and a padded stem pool, or in the ``aa``
-        # models 2x2 average pools in their place; no key tells which, and
-        # timm's anti-aliased SE models are all ``d`` models.
-        style, norm = 'pytorch', IMAGENET_RGB
-        if anti_alias is None and arch.get('deep_stem') and arch.get(
-                'avg_down'):
-            return Conventions(source, dict(arch, style=style), dict(norm))
-        anti_alias = bool(anti_alias)
-        stem_pool = 'avg' if anti_alias else 'pytorch'
-        arch = dict(arch, anti_alias=anti_alias)
-    elif source in ('mmpretrain', 'paddleclas'):
-        # Strides on the 3x3 and a padded stem pool, as timm's.
-        style, stem_pool, norm = 'pytorch', 'pytorch', IMAGENET_RGB
-    elif source == 'legacy':
-        # Ported from Caffe: SE-ResNets stride the first 1x1, SE-ResNeXts
-        # and SENet-154 the grouped 3x3; the stem pool is Caffe's. timm's
-        # basic blocks (legacy_seresnet18/34) apply a ReLU before SE.
-        style = 'caffe' if resnet else 'pytorch'
-        stem_pool, norm = 'caffe', IMAGENET_RGB
-        basic = arch.get('depth') in (18, 34)
-        arch = dict(arch, relu_before_se=basic)
-    else:
-        style = 'caffe' if resnet else 'pytorch'
-        stem_pool, norm = 'caffe', CAFFE_BGR
-    backbone = dict(arch, style=style, stem_pool=stem_pool)
-    return Conventions(source, backbone, dict(norm))
-
-
 def convert_state_dict(state_dict: Dict[str, Tensor],
                        source: Optional[str] = None,
                        anti_alias: Optional[bool] = None
@@ -314,8 +139,8 @@ def convert_state_dict(state_dict: Dict[str, Tensor],
     """Convert a port's state dict to our backbone keys.
 
     Args:
-        state_dict: The port's tensors (a ``caffe`` dict comes from
-            :func:`senet_mmdet.checkpoints.caffe.read_caffemodel`).
+        state_dict: The port's tensors, as its format's ``read`` or
+            mmengine returns them (a ``caffe`` dict is one of layers).
         source: One of :data:`FORMATS`; detected from the keys if None.
         anti_alias: Whether timm weights come from an anti-aliased (``aa``)
             model, whose average pools have no tensors to tell; None
@@ -331,28 +156,17 @@ def convert_state_dict(state_dict: Dict[str, Tensor],
         ConversionError: if a source key has no place in the backbone.
     """
     source = source or detect_format(state_dict)
-    if source not in FORMATS:
+    if source not in FORMAT_TABLE:
         raise ConversionError(
             f'unknown format {source!r}; choose one of {FORMATS}')
-    if anti_alias is not None and source != 'timm':
+    port = FORMAT_TABLE[source]
+    if anti_alias is not None and not port.has_anti_aliased_models:
         raise ConversionError(
             f'anti_alias={anti_alias} is for timm weights; {source} has no '
             'anti-aliased models')
-    if source != 'timm':
+    if not port.has_anti_aliased_models:
         anti_alias = False
-    if source == 'caffe':
-        from .caffe import caffe_to_backbone
-        converted, unmatched = caffe_to_backbone(state_dict)
-    elif source == 'paddleclas':
-        from .paddle import paddleclas_to_backbone
-        converted, unmatched = paddleclas_to_backbone(state_dict)
-    else:
-        if source == 'legacy':
-            state_dict = _legacy_stem(state_dict)
-        if source == 'timm':
-            state_dict = _timm_stem(state_dict)
-        converted, unmatched = _rename(state_dict, RULES[source],
-                                       CLASSIFIERS[source])
+    converted, unmatched = port.convert(state_dict)
     if unmatched:
         raise ConversionError(
             f'{len(unmatched)} {source} key(s) have no place in an SE '
@@ -366,5 +180,5 @@ def convert_state_dict(state_dict: Dict[str, Tensor],
             'are supported')
     arch = _architecture(converted)
     _check_se_ratio(converted, arch['se_ratio'])
-    return converted, _conventions(source, arch, anti_alias)
+    return converted, port.conventions(arch, anti_alias)
 

@@ -9,13 +9,17 @@ pooling loads "fine" and costs AP. Our backbones load their ``Pretrained``
 ``init_cfg`` through :func:`load_pretrained` instead.
 """
 import os.path as osp
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
+from mmengine.model.weight_init import update_init_info
 from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
 
-from senet_mmdet.models.layers.se import SqueezeExcitation
-from .converters import Conventions, convert_state_dict, se_format
+from mmdet.registry import WEIGHT_INITIALIZERS
+
+from .common import (FORMAT_TABLE, Conventions, WeightsNotFetchedError,
+                     not_fetched_message)
+from .converters import convert_state_dict, se_format
 
 # Backbone attributes that a checkpoint's conventions name, by argument.
 CHECKED_ARGUMENTS = ('depth', 'groups', 'base_width', 'style', 'stem_pool',
@@ -30,16 +34,27 @@ class PretrainedMismatchError(ValueError):
     this backbone; the message names the argument or keys to fix."""
 
 
-def read_checkpoint(checkpoint: str) -> dict:
-    """A checkpoint file, ``.caffemodel``, ``.pdparams`` or ``timm://``
-    name, as a dict."""
-    if checkpoint.endswith('.caffemodel'):
-        from .caffe import read_caffemodel
-        return read_caffemodel(checkpoint)
-    if checkpoint.endswith('.pdparams'):
-        from .paddle import read_pdparams
-        return read_pdparams(checkpoint)
-    return CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+def read_checkpoint(checkpoint: str, map_location: str = 'cpu') -> dict:
+    """A checkpoint file, ``.caffemodel``, ``.pdparams``, URL or
+    ``timm://`` name, as a dict: read by the format that owns its suffix,
+    a ``.safetensors`` file (what the Hugging Face hub serves) by
+    safetensors, anything else by mmengine (torch files, URLs,
+    ``timm://``). A URL that cannot be fetched raises
+    :class:`WeightsNotFetchedError`."""
+    for port in FORMAT_TABLE.values():
+        if checkpoint.endswith(port.suffixes):
+            return port.read(checkpoint)
+    if checkpoint.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        return load_file(checkpoint, device=map_location)
+    try:
+        return CheckpointLoader.load_checkpoint(
+            checkpoint, map_location=map_location)
+    except OSError as error:  # urllib's URLError and HTTPError among them
+        if not checkpoint.startswith(('http://', 'https://')):
+            raise
+        raise WeightsNotFetchedError(
+            not_fetched_message(checkpoint, checkpoint, error)) from None
 
 
 def load_converted(checkpoint: str,
@@ -67,8 +82,10 @@ def converted(loaded: dict,
 
 
 def backbone_arguments(backbone: nn.Module) -> Dict:
-    """The convention-bearing arguments a backbone was built with."""
-    arguments = dict(type=type(backbone).__name__)
+    """The convention-bearing arguments a backbone was built with (the C4
+    head names the backbone whose stage it is, ``backbone_type``)."""
+    arguments = dict(
+        type=getattr(backbone, 'backbone_type', type(backbone).__name__))
     for name in CHECKED_ARGUMENTS:
         if name == 'se_ratio':
             arguments[name] = backbone.se_cfg['ratio']
@@ -153,8 +170,8 @@ def account_for_keys(backbone: nn.Module,
 
 # Configs that load ImageNet weights with SE modules (the README's "model
 # zoo"), named by the error that refuses plain ResNet weights.
-SE_WEIGHT_CONFIGS = ('configs/senet/faster-rcnn_se-r50-timm_fpn_1x_coco.py',
-                     'configs/senet/faster-rcnn_se-r50-legacy_fpn_1x_coco.py')
+SE_WEIGHT_CONFIGS = ('configs/faster_rcnn_se_r50.py',
+                     'configs/senet/faster-rcnn_se-r50-timm_fpn_1x_coco.py')
 # The classifier of torchvision's (and mmpretrain-free) plain ResNets.
 PLAIN_CLASSIFIER = ('fc.weight', 'fc.bias')
 
@@ -195,21 +212,51 @@ def load_plain(backbone: nn.Module, state_dict: Dict[str, Tensor],
     se_keys = {key for key in backbone.state_dict() if '.se.' in key}
     account_for_keys(backbone, state_dict, checkpoint, unfilled_ok=se_keys)
     backbone.load_state_dict(state_dict, strict=False)
+    # Every SE module of this package (SqueezeExcitation) knows how to;
+    # looked up by name so that loading does not import the models.
     for module in backbone.modules():
-        if isinstance(module, SqueezeExcitation):
+        if hasattr(module, 'start_near_identity'):
             module.start_near_identity()
+
+
+def _stage_keys(module: nn.Module, state_dict: Dict[str, Tensor],
+                modules: Optional[Sequence[str]]) -> Dict[str, Tensor]:
+    """The converted keys ``module`` takes: those under ``modules`` (the
+    C4 head takes its stage), or all but the stages it does not build (a
+    C4 backbone, ``num_stages=3``, leaves ``layer4`` to the head)."""
+    if modules is None:
+        built = getattr(module, 'num_stages', 4)
+        unbuilt = tuple(f'layer{stage}.' for stage in range(built + 1, 5))
+        return {
+            key: value
+            for key, value in state_dict.items()
+            if not key.startswith(unbuilt)
+        }
+    wanted = tuple(f'{name}.' for name in modules)
+    taken = {
+        key: value
+        for key, value in state_dict.items() if key.startswith(wanted)
+    }
+    if not taken:
+        raise PretrainedMismatchError(
+            f'the weights have no key under {list(modules)}, the part of '
+            f'them that {type(module).__name__} takes')
+    return taken
 
 
 def load_pretrained(backbone: nn.Module,
                     checkpoint: str,
                     prefix: Optional[str] = None,
-                    allow_plain: bool = False) -> Optional[Conventions]:
+                    allow_plain: bool = False,
+                    modules: Optional[Sequence[str]] = None,
+                    map_location: str = 'cpu') -> Optional[Conventions]:
     """Fill ``backbone`` from ``checkpoint`` exactly, or raise.
 
     Args:
-        backbone: An SE backbone of this package.
+        backbone: An SE backbone of this package, or the SE conv5 head of a
+            C4 detector (with ``modules``).
         checkpoint: A converted file, a port's own file, a ``.caffemodel``,
-            or ``timm://<name>``.
+            a URL or ``timm://<name>``.
         prefix: Take only the keys under this prefix (e.g. ``'backbone.'``
             of a detector checkpoint trained with this package); they are
             used as they are, with no conventions to check.
@@ -217,9 +264,13 @@ def load_pretrained(backbone: nn.Module,
             and the like): load them exactly and start every SE gate near
             1 (:func:`load_plain`). Without it they are refused with an
             error that explains why.
+        modules: Take only the converted keys under these top-level
+            modules (``('layer4',)`` for the C4 head). None takes every
+            key but those of stages the backbone does not build.
+        map_location: Where the tensors are read to.
     """
     if prefix:
-        loaded = read_checkpoint(checkpoint)
+        loaded = read_checkpoint(checkpoint, map_location)
         state_dict = loaded.get('state_dict', loaded)
         state_dict = {
             key[len(prefix):]: value
@@ -231,19 +282,60 @@ def load_pretrained(backbone: nn.Module,
         conventions = None
     else:
         # Only a local path can be checked here; URLs and timm:// names are
-        # mmengine's scheme loaders' to fetch (and to report).
+        # fetched by read_checkpoint, which names the fix when they fail.
         if '://' not in checkpoint and not osp.isfile(checkpoint):
             raise FileNotFoundError(
                 f'pretrained checkpoint {checkpoint} does not exist; convert '
                 'a port with tools/model_converters/senet2mmdet.py, or use '
                 "checkpoint='timm://seresnet50.a1_in1k' and the like")
-        loaded = read_checkpoint(checkpoint)
+        loaded = read_checkpoint(checkpoint, map_location)
         state_dict = loaded.get('state_dict', loaded)
         if is_plain_resnet(state_dict):
             load_plain(backbone, state_dict, checkpoint, allow_plain)
             return None
         state_dict, conventions = converted(loaded)
         check_conventions(backbone, conventions, checkpoint)
+    state_dict = _stage_keys(backbone, state_dict, modules)
     account_for_keys(backbone, state_dict, checkpoint)
     backbone.load_state_dict(state_dict, strict=False)
     return conventions
+
+
+@WEIGHT_INITIALIZERS.register_module(name='SEPretrained')
+class SEPretrainedInit:
+    """The ``Pretrained`` initialisation of this package's SE backbones and
+    head: :func:`load_pretrained` as an mmengine weight initializer.
+
+    The backbones build it from their ``init_cfg=dict(type='Pretrained',
+    ...)`` (looked up in the registry, so that the models do not import
+    this package); ``type='SEPretrained'`` in a config does the same.
+
+    Args:
+        checkpoint, prefix, allow_plain, modules, map_location: As in
+            :func:`load_pretrained`.
+    """
+
+    def __init__(self,
+                 checkpoint: str,
+                 prefix: Optional[str] = None,
+                 allow_plain: bool = False,
+                 modules: Optional[Sequence[str]] = None,
+                 map_location: str = 'cpu') -> None:
+        self.checkpoint = checkpoint
+        self.prefix = prefix
+        self.allow_plain = allow_plain
+        self.modules = modules
+        self.map_location = map_location
+
+    def __call__(self, module: nn.Module) -> None:
+        conventions = load_pretrained(module, self.checkpoint, self.prefix,
+                                      self.allow_plain, self.modules,
+                                      self.map_location)
+        if hasattr(module, '_params_init_info'):
+            # The detector's init log lists where each weight came from.
+            plain = conventions is None and not self.prefix
+            update_init_info(
+                module,
+                init_info=f'loaded from {self.checkpoint} by senet_mmdet' +
+                (' (plain ResNet weights; SE gates started near 1)'
+                 if plain else ''))

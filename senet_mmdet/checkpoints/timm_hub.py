@@ -14,6 +14,7 @@ import torch
 
 from mmengine.runner import CheckpointLoader
 
+from .common import CHECKPOINT_OPTIONS, WeightsNotFetchedError
 from .converters import convert_state_dict, detect_format
 
 PREFIX = 'timm://'
@@ -26,6 +27,19 @@ def _cache_dirs() -> str:
         HF_HUB_CACHE = os.path.expanduser('~/.cache/huggingface/hub')
     torch_hub = os.path.join(torch.hub.get_dir(), 'checkpoints')
     return f'Hugging Face cache {HF_HUB_CACHE}, torch hub {torch_hub}'
+
+
+def _download_address(name: str) -> str:
+    """Where timm fetches ``name``'s weights from: its Hugging Face repo, or
+    the URL of the ``legacy_*`` files."""
+    import timm
+    pretrained = timm.models.get_pretrained_cfg(name)
+    if pretrained is None:
+        return f'https://huggingface.co/timm/{name}'
+    if pretrained.hf_hub_id:
+        return (f'https://huggingface.co/{pretrained.hf_hub_id} '
+                '(model.safetensors)')
+    return pretrained.url
 
 
 @CheckpointLoader.register_scheme(prefixes=PREFIX)
@@ -46,14 +60,16 @@ def load_from_timm(filename: str, map_location=None) -> dict:
     try:
         model = timm.create_model(name, pretrained=True)
     except Exception as error:  # hub errors differ between versions
-        raise FileNotFoundError(
+        raise WeightsNotFetchedError(
             f"{filename}: timm could not load the weights ({error}). They "
             f'are not in the local caches ({_cache_dirs()}) or could not '
             'be downloaded. On a machine with internet run '
             f"`python -c \"import timm; timm.create_model('{name}', "
             "pretrained=True)\"`, then copy those cache folders here (or "
             'point HF_HOME / TORCH_HOME at copies) and set '
-            'HF_HUB_OFFLINE=1.') from None
+            'HF_HUB_OFFLINE=1; or download the file itself, '
+            f'{_download_address(name)}, and pass its path with '
+            f'{CHECKPOINT_OPTIONS}.') from None
     # timm's anti-aliased models put 2x2 average pools where the strides
     # were; they hold no tensors, so the built model tells, not the keys.
     anti_alias = any(

@@ -14,11 +14,12 @@ from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import load_converted
-from .test_caffe import PROTOTXT, CaffeNet
+from .test_formats.test_caffe import PROTOTXT, CaffeNet
 from .test_converters import cadene_senet, randomize
 
 REPO = Path(__file__).parents[2]
 SENET = REPO / 'configs' / 'senet'
+FLAGSHIP = REPO / 'configs' / 'faster_rcnn_se_r50.py'
 
 
 def legacy(name):
@@ -38,21 +39,22 @@ def mmpretrain_file():
 
 
 FAMILIES = [
-    ('faster-rcnn_se-r50-timm_fpn_1x_coco', legacy('seresnet50')),
-    ('faster-rcnn_se-r50-legacy_fpn_1x_coco', legacy('legacy_seresnet50')),
-    ('faster-rcnn_se-x50-32x4d-legacy_fpn_1x_coco',
+    (SENET / 'faster-rcnn_se-r50-timm_fpn_1x_coco.py', legacy('seresnet50')),
+    (FLAGSHIP, legacy('legacy_seresnet50')),
+    (SENET / 'faster-rcnn_se-x50-32x4d_fpn_1x_coco.py',
      cadene_file('se_resnext50_32x4d')),
-    ('faster-rcnn_senet154-legacy_fpn_1x_coco', cadene_file('senet154')),
-    ('faster-rcnn_se-r50-mmpretrain_fpn_1x_coco', mmpretrain_file),
+    (SENET / 'faster-rcnn_senet154-legacy_fpn_1x_coco.py',
+     cadene_file('senet154')),
+    (SENET / 'faster-rcnn_se-r50-mmpretrain_fpn_1x_coco.py', mmpretrain_file),
 ]
 
 
 @pytest.mark.parametrize('config, weights', FAMILIES,
-                         ids=[name for name, _ in FAMILIES])
+                         ids=[path.stem for path, _ in FAMILIES])
 def test_family_config_matches_its_weights(config, weights, tmp_path):
     path = tmp_path / 'weights.pth'
     torch.save(weights(), path)
-    assert_config_takes(SENET / f'{config}.py', path)
+    assert_config_takes(config, path)
 
 
 def test_caffe_family_config_matches_the_caffemodel(tmp_path):
@@ -152,7 +154,7 @@ def test_detector_init_loads_the_backbone_weights(tmp_path):
     """Through the whole detector's init_weights, as a Runner calls it."""
     source = randomize(timm.create_model('legacy_seresnet50'))
     torch.save(source.state_dict(), tmp_path / 'legacy.pth')
-    cfg = Config.fromfile(SENET / 'faster-rcnn_se-r50-legacy_fpn_1x_coco.py')
+    cfg = Config.fromfile(FLAGSHIP)
     cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / 'legacy.pth')
     init_default_scope('mmdet')
     detector = MODELS.build(cfg.model)

@@ -1,9 +1,14 @@
-"""tools/train.py and tools/test.py: MMDetection's flags, clear data errors."""
+"""tools/train.py and tools/test.py: MMDetection's flags, clear data and
+weight errors."""
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import timm
+
+from .utils import tiny_config
 
 REPO = Path(__file__).parents[2]
 FLAGSHIP = str(REPO / 'configs' / 'faster_rcnn_se_r50.py')
@@ -91,3 +96,33 @@ def test_check_install_reports_every_component(tmp_path):
     assert 'nms and roi_align run' in result.stdout
     assert 'compiled ops run' in result.stdout
     assert 'SE modules registered' in result.stdout
+
+
+def test_train_with_unfetchable_weights_stops_before_training(
+        toy_root, tmp_path):
+    """Offline (every download refused through a dead proxy, empty weight
+    caches): the run ends before its first iteration, naming the weights,
+    where to get them and the option that passes a downloaded file."""
+    config = tiny_config(tmp_path, toy_root)
+    dead_proxy = 'http://127.0.0.1:9'
+    env = dict(
+        os.environ, TORCH_HOME=str(tmp_path / 'torch'),
+        HF_HOME=str(tmp_path / 'hf'), HF_HUB_OFFLINE='1',
+        http_proxy=dead_proxy, https_proxy=dead_proxy,
+        HTTP_PROXY=dead_proxy, HTTPS_PROXY=dead_proxy, no_proxy='',
+        NO_PROXY='')
+    name = 'legacy_seresnet18.in1k'
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'train.py'), str(config),
+         '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+         'model.backbone.init_cfg.type=Pretrained',
+         f'model.backbone.init_cfg.checkpoint=timm://{name}'],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 1, result.stderr[-3000:]
+    message = result.stderr
+    assert f'error: timm://{name}: timm could not load the weights' in message
+    assert timm.models.get_pretrained_cfg(name).url in message
+    assert '--cfg-options model.backbone.init_cfg.checkpoint=PATH' in message
+    assert 'Traceback' not in message
+    assert 'Epoch(train)' not in result.stdout + message
+    assert not list((tmp_path / 'work').rglob('*.pth'))

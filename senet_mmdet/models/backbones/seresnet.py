@@ -8,13 +8,12 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer, build_norm_layer
-from mmengine.model.weight_init import update_init_info
 from torch import Tensor, nn
 
 from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from mmdet.models.layers import ResLayer
-from mmdet.registry import MODELS
-from senet_mmdet.checkpoints import load_pretrained
+from mmdet.registry import MODELS, WEIGHT_INITIALIZERS
+from senet_mmdet.arch_settings import TIMM_DEPTHS
 from senet_mmdet.models.layers.se import (GATES, SQUEEZES, SqueezeExcitation,
                                           conv_output_mean,
                                           is_compiling, is_frozen_batchnorm,
@@ -33,16 +32,6 @@ SE_POSITIONS = ('standard', 'pre', 'post', 'identity')
 # The stem pool: max-pool padded (PyTorch ports) or Caffe's unpadded, ceil
 # mode; or timm's anti-aliased models' 2x2 average pool.
 STEM_POOLS = ('pytorch', 'caffe', 'avg')
-
-# Bottleneck depths beyond MMDetection's table, as timm builds them (blocks
-# per stage): 26 for seresnext26d/26t and legacy_seresnext26, 200 and 269
-# for seresnet200d/269d, 201 for seresnextaa201d.
-TIMM_DEPTHS = {
-    26: (2, 2, 2, 2),
-    200: (3, 24, 36, 3),
-    201: (3, 24, 36, 4),
-    269: (3, 30, 48, 8),
-}
 
 # Under torch.compile the fused step runs as plain operations (no autograd
 # Function, which would stop the compiler) on feature maps of at least
@@ -246,6 +235,24 @@ def with_timm_depths(plain: dict, bottleneck: type) -> Dict:
         for depth, stage_blocks in TIMM_DEPTHS.items()
     }
     return {**plain, **extra}
+
+
+def is_pretrained(init_cfg) -> bool:
+    """Whether ``init_cfg`` asks for pretrained weights."""
+    return isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
+
+
+def init_se_pretrained(module: nn.Module, init_cfg: dict,
+                       **options) -> None:
+    """Load a ``Pretrained`` ``init_cfg`` into ``module`` through the
+    ``SEPretrained`` initializer, which converts a port's file, checks its
+    conventions and accounts for every key (``senet_mmdet.checkpoints``
+    registers it; looked up by name, so the models do not import that
+    package)."""
+    loader = WEIGHT_INITIALIZERS.build(
+        dict(init_cfg, type='SEPretrained', **options))
+    loader(module)
+    module._is_init = True
 
 
 @MODELS.register_module()
@@ -530,21 +537,8 @@ class SEResNet(ResNet):
         # MMDetection's Pretrained init loads with strict=False and knows
         # nothing of the ports' conventions; SE weights load exactly, after
         # conversion if needed, or raise naming what to change.
-        init_cfg = self.init_cfg
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            checkpoint = init_cfg['checkpoint']
-            conventions = load_pretrained(
-                self, checkpoint, init_cfg.get('prefix'),
-                init_cfg.get('allow_plain', False))
-            if hasattr(self, '_params_init_info'):
-                # The detector's init log lists where each weight came from.
-                plain = conventions is None and not init_cfg.get('prefix')
-                update_init_info(
-                    self,
-                    init_info=f'loaded from {checkpoint} by senet_mmdet' +
-                    (' (plain ResNet weights; SE gates started near 1)'
-                     if plain else ''))
-            self._is_init = True
+        if is_pretrained(self.init_cfg):
+            init_se_pretrained(self, self.init_cfg)
             return
         super().init_weights()
 

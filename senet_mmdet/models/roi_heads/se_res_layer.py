@@ -10,7 +10,10 @@ from typing import Optional
 from mmdet.models.layers import ResLayer
 from mmdet.models.roi_heads.shared_heads import ResLayer as ResLayerHead
 from mmdet.registry import MODELS
-from senet_mmdet.models.backbones.seresnet import SEResNet, se_module_cfg
+from senet_mmdet.models.backbones.seresnet import (SEResNet,
+                                                   init_se_pretrained,
+                                                   is_pretrained,
+                                                   se_module_cfg)
 from senet_mmdet.utils import check_choice
 
 
@@ -27,7 +30,15 @@ class SEResLayer(ResLayerHead):
             (``layer4.*`` for the default ``stage=3``).
         se_ratio, se_squeeze, se_gate, se_bias, se_position, fuse_se: As in
             :class:`SEResNet`.
+        init_cfg (dict, optional): ``dict(type='Pretrained',
+            checkpoint=...)`` loads the stage from the SE-ResNet weights
+            the backbone loads (any port, converted and checked as the
+            backbone's; the other stages' tensors are the backbone's).
     """
+
+    # Pretrained weights are SE-ResNet's: their conventions (depth, style,
+    # se_ratio) are checked as for that backbone.
+    backbone_type = 'SEResNet'
 
     def __init__(self,
                  depth: int,
@@ -64,6 +75,9 @@ class SEResLayer(ResLayerHead):
             with_cp=with_cp,
             dcn=dcn,
             **kwargs)
+        self.depth = depth
+        self.style = style
+        self.se_cfg = se_cfg
         name = f'layer{stage + 1}'
         plain_stage = getattr(self, name)
         block, stage_blocks = SEResNet.arch_settings[depth]
@@ -83,6 +97,15 @@ class SEResLayer(ResLayerHead):
                 se_cfg=se_cfg,
                 se_position=se_position,
                 fuse_se=fuse_se))
+
+    def init_weights(self) -> None:
+        # As SEResNet's: exact, converted, checked; this head takes only
+        # its own stage of the weights.
+        if is_pretrained(self.init_cfg):
+            init_se_pretrained(
+                self, self.init_cfg, modules=(f'layer{self.stage + 1}', ))
+            return
+        super().init_weights()
 
     def train(self, mode: bool = True) -> 'SEResLayer':
         # MMDetection's head returns None, which breaks `head = head.eval()`.

@@ -18,11 +18,14 @@ mean and variance, both multiplied by a scale factor (its third blob), and
 import re
 import struct
 from collections import OrderedDict
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..common import (CAFFE_BGR, CheckpointFormat, Conventions, Converted,
+                      register_format)
 
 NET_LAYER, NET_LAYER_V1 = 100, 2
 LAYER_NAME, LAYER_TYPE, LAYER_BLOBS = 1, 2, 7
@@ -199,8 +202,7 @@ def _module_of(name: str) -> Tuple[str, str]:
     return f'{block}.{conv if kind == "conv" else norm}', kind
 
 
-def caffe_to_backbone(layers: Dict[str, List[Tensor]]
-                      ) -> Tuple[Dict[str, Tensor], List[str]]:
+def caffe_to_backbone(layers: Dict[str, List[Tensor]]) -> Converted:
     """Our backbone's tensors from Caffe layers, with BatchNorm + Scale
     folded; returns them and the names of layers with no place (the
     classifier excepted)."""
@@ -227,3 +229,32 @@ def caffe_to_backbone(layers: Dict[str, List[Tensor]]
             converted[f'{module}.weight'] = blobs[0]
             converted[f'{module}.bias'] = blobs[1]
     return converted, unmatched
+
+
+@register_format
+class CaffeFormat(CheckpointFormat):
+    """The official release's ``.caffemodel`` files: stride on the first
+    1x1 in the SE-ResNets (on the grouped 3x3 in SE-ResNeXt and SENet-154),
+    Caffe's unpadded ceil-mode stem pool, BGR input minus 104/117/123."""
+    name = 'caffe'
+    suffixes = ('.caffemodel', )
+    key_names = ('``conv1/7x7_s2``, ``conv2_1_1x1_down``; classifier '
+                 '``classifier``')
+
+    def read(self, path: str) -> Dict[str, List[Tensor]]:
+        return read_caffemodel(path)
+
+    def detect(self, state_dict: Dict[str, Tensor]) -> bool:
+        return any(
+            re.match(r'conv\d+_\d+_1x1_down', key) for key in state_dict)
+
+    def convert(self, state_dict: Dict[str, List[Tensor]]) -> Converted:
+        return caffe_to_backbone(state_dict)
+
+    def conventions(self, arch: Dict,
+                    anti_alias: Optional[bool]) -> Conventions:
+        backbone = dict(
+            arch,
+            style='caffe' if arch['type'] == 'SEResNet' else 'pytorch',
+            stem_pool='caffe')
+        return Conventions(self.name, backbone, dict(CAFFE_BGR))

@@ -1,5 +1,5 @@
 """Runs PaddleClas's SE models in paddle, for tests/test_checkpoints/
-test_paddle.py, in a process of its own (paddle stays out of the test
+test_paddleclas.py, in a process of its own (paddle stays out of the test
 process):
 
     python paddleclas_reference.py OUT FILE:FACTORY [FILE:FACTORY ...]

@@ -15,13 +15,15 @@ SE FCs, Paddle ``Linear`` layers stored input-major, so transposed here).
 import pickle
 import re
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .converters import DEEP_STEM, ConversionError
+from ..common import (DEEP_STEM, IMAGENET_RGB, CheckpointFormat,
+                      ConversionError, Conventions, Converted,
+                      register_format)
 
 # paddle.save's table of parameter names, beside the tensors.
 NAME_TABLE = 'StructuredToParameterName@@'
@@ -128,8 +130,7 @@ def _is_vd(state_dict: Dict[str, object], table: Dict[str, str]) -> bool:
     return True
 
 
-def paddleclas_to_backbone(
-        state_dict: Dict[str, object]) -> Tuple[Dict[str, Tensor], List[str]]:
+def paddleclas_to_backbone(state_dict: Dict[str, object]) -> Converted:
     """Our keys for PaddleClas's tensors, and the keys with no place.
 
     The classifier ``out`` is dropped; the name table is consumed.
@@ -188,3 +189,27 @@ def _target(key: str, stems: Dict[str, Tuple[str, str]],
         return f'{prefix}{conv}.weight'
     norm_param = NORM_PARAMS.get(param[len('_batch_norm.'):])
     return None if norm_param is None else f'{prefix}{norm}.{norm_param}'
+
+
+@register_format
+class PaddleClasFormat(CheckpointFormat):
+    """PaddleClas's ``.pdparams``: strides on the 3x3, a padded stem pool,
+    RGB with the ImageNet mean and std, as timm's."""
+    name = 'paddleclas'
+    suffixes = ('.pdparams', )
+    key_names = ('``conv1_1._conv``, ``bb_0_0.scale.squeeze``; classifier '
+                 '``out``')
+
+    def read(self, path: str) -> Dict[str, object]:
+        return read_pdparams(path)
+
+    def detect(self, state_dict: Dict[str, Tensor]) -> bool:
+        return any('.scale.squeeze.' in key for key in state_dict)
+
+    def convert(self, state_dict: Dict[str, object]) -> Converted:
+        return paddleclas_to_backbone(state_dict)
+
+    def conventions(self, arch: Dict,
+                    anti_alias: Optional[bool]) -> Conventions:
+        backbone = dict(arch, style='pytorch', stem_pool='pytorch')
+        return Conventions(self.name, backbone, dict(IMAGENET_RGB))

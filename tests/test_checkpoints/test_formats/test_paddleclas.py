@@ -13,9 +13,10 @@ import torch
 
 from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import ConversionError, load_converted
-from senet_mmdet.checkpoints.paddle import PdparamsError, read_pdparams
-from .test_converters import assert_stages_match
-from .utils import readme_zoo_arguments, shown_arguments
+from senet_mmdet.checkpoints.formats.paddleclas import (PdparamsError,
+                                                      read_pdparams)
+from ..test_converters import assert_stages_match
+from ..utils import readme_zoo_arguments, shown_arguments
 
 # PaddleClas's SE models but SE_ResNeXt152_64x4d, whose code does not run
 # in paddle (its first block takes 64 channels from a 128-channel stem).

@@ -15,9 +15,10 @@ import torch.nn.functional as F
 
 from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import ConversionError, load_converted
-from senet_mmdet.checkpoints.caffe import read_caffemodel, write_caffemodel
+from senet_mmdet.checkpoints.formats.caffe import (read_caffemodel,
+                                                 write_caffemodel)
 
-PROTOTXT = Path(__file__).parents[1] / 'data' / 'caffe_prototxt'
+PROTOTXT = Path(__file__).parents[2] / 'data' / 'caffe_prototxt'
 
 
 def parse_prototxt(text: str) -> Dict[str, list]:

@@ -1,0 +1,102 @@
+"""The package's modules import each other in one direction only: the
+import graph drawn from their source has no circle, and the backbones and
+the checkpoint formats stay out of each other's way."""
+import ast
+from pathlib import Path
+from typing import Dict, List, Set
+
+PACKAGE = Path(__file__).parents[1] / 'senet_mmdet'
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix('').parts
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+
+def imported_modules(path: Path, modules: Set[str]) -> Set[str]:
+    """The package's modules that ``path`` imports, wherever in the file
+    (a function-level import is an edge too). ``from a import b`` is an
+    edge to ``a.b`` where that is a module, else to ``a``."""
+    name = module_name(path)
+    package = name if path.name == '__init__.py' else name.rpartition('.')[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split('.')
+                base = base[:len(base) - node.level + 1]
+                source = '.'.join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module
+            for alias in node.names:
+                child = f'{source}.{alias.name}'
+                found.add(child if child in modules else source)
+    return {module for module in found if module in modules} - {name}
+
+
+def import_graph() -> Dict[str, Set[str]]:
+    paths = sorted(PACKAGE.rglob('*.py'))
+    modules = {module_name(path) for path in paths}
+    return {module_name(path): imported_modules(path, modules)
+            for path in paths}
+
+
+def cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
+    """One circle through each module that lies on one (depth-first)."""
+    found, done = [], set()
+
+    def visit(module, trail):
+        if module in trail:
+            found.append(trail[trail.index(module):] + [module])
+            return
+        if module in done:
+            return
+        for target in sorted(graph[module]):
+            visit(target, trail + [module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    return found
+
+
+def test_the_graph_sees_the_imports_that_are_there():
+    graph = import_graph()
+    assert 'senet_mmdet.checkpoints.common' in graph[
+        'senet_mmdet.checkpoints.converters']
+    assert 'senet_mmdet.checkpoints.formats.caffe' in graph
+    assert 'senet_mmdet.models.layers.se' in graph[
+        'senet_mmdet.models.backbones.seresnet']
+
+
+def test_a_circle_is_found_where_there_is_one():
+    graph = {'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}
+    assert cycles(graph) == [['a', 'b', 'c', 'a']]
+    assert cycles({'a': {'b'}, 'b': set()}) == []
+
+
+def test_the_package_has_no_import_circle():
+    assert cycles(import_graph()) == []
+
+
+def test_models_and_checkpoints_do_not_import_each_other():
+    graph = import_graph()
+    for module, targets in graph.items():
+        if module.startswith('senet_mmdet.models'):
+            assert not {t for t in targets
+                        if t.startswith('senet_mmdet.checkpoints')}, module
+        if module.startswith('senet_mmdet.checkpoints'):
+            assert not {t for t in targets
+                        if t.startswith('senet_mmdet.models')}, module
+
+
+def test_each_format_imports_only_the_shared_module():
+    graph = import_graph()
+    formats = [m for m in graph
+               if m.startswith('senet_mmdet.checkpoints.formats.')]
+    assert {m.rpartition('.')[2] for m in formats} == {
+        'caffe', 'legacy', 'mmpretrain', 'paddleclas', 'timm'}
+    for module in formats:
+        assert graph[module] == {'senet_mmdet.checkpoints.common'}, module
