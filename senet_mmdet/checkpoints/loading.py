@@ -34,7 +34,7 @@ class PretrainedMismatchError(ValueError):
     this backbone; the message names the argument or keys to fix."""
 
 
-def read_checkpoint(checkpoint: str, map_location: str = 'cpu') -> dict:
+def read_checkpoint(checkpoint: str) -> dict:
     """A checkpoint file, ``.caffemodel``, ``.pdparams``, URL or
     ``timm://`` name, as a dict: read by the format that owns its suffix,
     a ``.safetensors`` file (what the Hugging Face hub serves) by
@@ -46,10 +46,10 @@ def read_checkpoint(checkpoint: str, map_location: str = 'cpu') -> dict:
             return port.read(checkpoint)
     if checkpoint.endswith('.safetensors'):
         from safetensors.torch import load_file
-        return load_file(checkpoint, device=map_location)
+        return load_file(checkpoint)
     try:
         return CheckpointLoader.load_checkpoint(
-            checkpoint, map_location=map_location)
+            checkpoint, map_location='cpu')
     except OSError as error:  # urllib's URLError and HTTPError among them
         if not checkpoint.startswith(('http://', 'https://')):
             raise
@@ -248,8 +248,8 @@ def load_pretrained(backbone: nn.Module,
                     checkpoint: str,
                     prefix: Optional[str] = None,
                     allow_plain: bool = False,
-                    modules: Optional[Sequence[str]] = None,
-                    map_location: str = 'cpu') -> Optional[Conventions]:
+                    modules: Optional[Sequence[str]] = None
+                    ) -> Optional[Conventions]:
     """Fill ``backbone`` from ``checkpoint`` exactly, or raise.
 
     Args:
@@ -267,10 +267,9 @@ def load_pretrained(backbone: nn.Module,
         modules: Take only the converted keys under these top-level
             modules (``('layer4',)`` for the C4 head). None takes every
             key but those of stages the backbone does not build.
-        map_location: Where the tensors are read to.
     """
     if prefix:
-        loaded = read_checkpoint(checkpoint, map_location)
+        loaded = read_checkpoint(checkpoint)
         state_dict = loaded.get('state_dict', loaded)
         state_dict = {
             key[len(prefix):]: value
@@ -288,7 +287,7 @@ def load_pretrained(backbone: nn.Module,
                 f'pretrained checkpoint {checkpoint} does not exist; convert '
                 'a port with tools/model_converters/senet2mmdet.py, or use '
                 "checkpoint='timm://seresnet50.a1_in1k' and the like")
-        loaded = read_checkpoint(checkpoint, map_location)
+        loaded = read_checkpoint(checkpoint)
         state_dict = loaded.get('state_dict', loaded)
         if is_plain_resnet(state_dict):
             load_plain(backbone, state_dict, checkpoint, allow_plain)
@@ -311,7 +310,7 @@ class SEPretrainedInit:
     this package); ``type='SEPretrained'`` in a config does the same.
 
     Args:
-        checkpoint, prefix, allow_plain, modules, map_location: As in
+        checkpoint, prefix, allow_plain, modules: As in
             :func:`load_pretrained`.
     """
 
@@ -319,18 +318,15 @@ class SEPretrainedInit:
                  checkpoint: str,
                  prefix: Optional[str] = None,
                  allow_plain: bool = False,
-                 modules: Optional[Sequence[str]] = None,
-                 map_location: str = 'cpu') -> None:
+                 modules: Optional[Sequence[str]] = None) -> None:
         self.checkpoint = checkpoint
         self.prefix = prefix
         self.allow_plain = allow_plain
         self.modules = modules
-        self.map_location = map_location
 
     def __call__(self, module: nn.Module) -> None:
         conventions = load_pretrained(module, self.checkpoint, self.prefix,
-                                      self.allow_plain, self.modules,
-                                      self.map_location)
+                                      self.allow_plain, self.modules)
         if hasattr(module, '_params_init_info'):
             # The detector's init log lists where each weight came from.
             plain = conventions is None and not self.prefix

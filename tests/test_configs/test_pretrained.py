@@ -30,7 +30,7 @@ COCO_SE_CONFIGS = sorted(
 
 
 def test_every_se_config_but_the_toy_is_checked_here():
-    assert len(COCO_SE_CONFIGS) == 23
+    assert len(COCO_SE_CONFIGS) == 24
 
 
 @pytest.mark.parametrize(
@@ -98,8 +98,7 @@ def test_config_loads_its_imagenet_se_weights_exactly(path, offline):
     detector = MODELS.build(cfg.model)
     detector.init_weights()
     loaded = dict(detector.backbone.state_dict())
-    head = detector.roi_head.get('shared_head') if hasattr(
-        detector.roi_head, 'shared_head') else None
+    head = getattr(detector.roi_head, 'shared_head', None)
     if head is not None:
         # C4: the backbone holds stages 1-3, the head stage 4.
         assert not any(key.startswith('layer4.') for key in loaded)
