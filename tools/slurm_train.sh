@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Train with Slurm (MMDetection's script): one task per GPU.
+# Train with Slurm (MMDetection's script): one task per GPU; the rank-0
+# task's node is the master (MASTER_PORT, default 29500, must be free).
 #   GPUS=16 GPUS_PER_NODE=8 tools/slurm_train.sh PARTITION JOB_NAME CONFIG \
 #       WORK_DIR [train.py args]
 set -euo pipefail
@@ -15,13 +16,20 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
+# CPU_ONLY=1: a partition without GPUs (or a test cluster); the tasks then
+# train over gloo on the CPUs and no GPU is requested from Slurm.
+CPU_ONLY=${CPU_ONLY:-0}
+GRES=(--gres=gpu:"$GPUS_PER_NODE")
+if [ "$CPU_ONLY" = 1 ]; then
+    GRES=()
+fi
 PYTHON=${PYTHON:-python}
 
 set -x
 PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" \
 srun -p "$PARTITION" \
     --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" \
+    "${GRES[@]}" \
     --ntasks="$GPUS" \
     --ntasks-per-node="$GPUS_PER_NODE" \
     --cpus-per-task="$CPUS_PER_TASK" \

@@ -2,7 +2,9 @@
 import copy
 import gc
 import importlib.util
+import os
 import os.path as osp
+import subprocess
 import sys
 from types import ModuleType
 from typing import Optional, Sequence, Tuple
@@ -104,18 +106,36 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     return load_config_and_options(path, cfg_options or {})[0]
 
 
-def _cpu_distributed(args) -> dict:
-    """Start a torchrun job on machines without CUDA, and return the config
-    options it needs.
+def _slurm_environment() -> None:
+    """Set the torch.distributed variables from Slurm's, as mmengine's
+    ``_init_dist_slurm`` does before its ``torch.cuda.set_device``: rank
+    and world size from the task, the master the first host of the job
+    (unless ``MASTER_ADDR`` is set), port ``MASTER_PORT`` or 29500."""
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    os.environ.setdefault('MASTER_PORT', '29500')
+    if 'MASTER_ADDR' not in os.environ:
+        hosts = subprocess.run(
+            ['scontrol', 'show', 'hostnames', os.environ['SLURM_NODELIST']],
+            capture_output=True, text=True, check=True).stdout.split()
+        os.environ['MASTER_ADDR'] = hosts[0]
 
-    mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device`` whatever
-    the backend, and its Runner gives DistributedDataParallel
-    ``device_ids``, which DDP rejects for a CPU model. The process group is
-    started here with gloo (mmengine then leaves it as it is), and
-    ``device_ids=None`` keeps DDP on the CPU.
+
+def _cpu_distributed(args) -> dict:
+    """Start a torchrun or Slurm job on machines without CUDA, and return
+    the config options it needs.
+
+    mmengine's ``pytorch`` and ``slurm`` launchers call
+    ``torch.cuda.set_device`` whatever the backend, and its Runner gives
+    DistributedDataParallel ``device_ids``, which DDP rejects for a CPU
+    model. The process group is started here with gloo (mmengine then
+    leaves it as it is), and ``device_ids=None`` keeps DDP on the CPU.
     """
-    if args.launcher != 'pytorch' or torch.cuda.is_available():
+    if args.launcher not in ('pytorch', 'slurm') or torch.cuda.is_available():
         return {}
+    if args.launcher == 'slurm':
+        _slurm_environment()
     if not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend='gloo')
     return {'model_wrapper_cfg.device_ids': None}
@@ -193,8 +213,8 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     checkpoints), testing refuses a checkpoint that does not fit the model
     or is not finite, pretrained weights that cannot be fetched (offline)
     or do not fit end the run with an ``error:`` line before its first
-    iteration, ``--launcher pytorch`` also runs on CPU-only machines
-    (gloo), and the :data:`FLAGS` are ours.
+    iteration, ``--launcher pytorch`` and ``--launcher slurm`` also run on
+    CPU-only machines (gloo), and the :data:`FLAGS` are ours.
     """
     tool = mmdet_tool(name)
     given = {flag: _pop_flag(flag) for flag in FLAGS}

@@ -1,0 +1,301 @@
+"""The launchers as a cluster runs them: tools/dist_train.sh and
+dist_test.sh as two torchrun nodes on this host, tools/slurm_train.sh and
+slurm_test.sh on a real one-node Slurm (tools/slurm/local_cluster.sh), one
+rank killed mid-run on each, and ``--resume`` after it.
+
+Every run trains the toy detector on CPU over gloo with seed 0, so a run of
+2 processes gives the same weights and metrics whichever launcher started
+it. `make test-launchers` runs this file (marker ``launchers``); .ci/run
+installs Slurm for it (``apt-get install -y slurm-wlm munge``).
+"""
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from .utils import (TIMEOUT, TOOLS, free_port, metrics, python_tool,
+                    run, tiny_config)
+
+pytestmark = pytest.mark.launchers
+
+# Each rank reports its world size and weights (rank_report.py).
+REPORT = """custom_imports = dict(
+    imports=['senet_mmdet', 'tests.test_tools.rank_report'],
+    allow_failed_imports=False)
+custom_hooks = [dict(type='RankReportHook')]
+"""
+# 16 images, 4 per process and step: 2 processes take 2 steps an epoch, so
+# global iteration 2 is the first step of epoch 2, after epoch_1.pth.
+FIRST_STEP_OF_EPOCH_2 = 2
+
+
+def launcher_env(reports: Path, **extra) -> dict:
+    reports.mkdir(parents=True, exist_ok=True)
+    return dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
+                RANK_REPORT_DIR=str(reports), **extra)
+
+
+def reported(reports: Path) -> dict:
+    """rank -> (its record, its weights after the last step)."""
+    return {
+        rank: (json.loads((reports / f'rank{rank}.json').read_text()),
+               torch.load(reports / f'rank{rank}.pth'))
+        for rank in (0, 1)
+    }
+
+
+def assert_same_weights(first: dict, second: dict, atol: float = 0) -> None:
+    assert first.keys() == second.keys()
+    for key in first:
+        torch.testing.assert_close(first[key], second[key], atol=atol,
+                                   rtol=0 if atol == 0 else 1e-5, msg=key)
+
+
+def last_val(work_dir: Path) -> dict:
+    """The metrics of the last evaluation the training logged."""
+    (scalars, ) = work_dir.glob('*/vis_data/scalars.json')
+    return [entry for entry in map(json.loads,
+                                   scalars.read_text().splitlines())
+            if 'coco/bbox_mAP' in entry][-1]
+
+
+def torchrun_nodes(script: str, arguments: list, work_dirs: list, env: dict,
+                   out: Path, options: tuple = ()) -> list:
+    """Launch ``tools/{script} ARGUMENTS 1 --work-dir W OPTIONS`` as node 0
+    and node 1 of a 2-node torchrun job with one process each (NNODES=2,
+    MASTER_ADDR=127.0.0.1); return their (exit status, output) once both
+    ended."""
+    env = dict(env, NNODES='2', MASTER_ADDR='127.0.0.1', PORT=str(free_port()))
+    launches = []
+    for node, work_dir in enumerate(work_dirs):
+        log = open(out / f'{script}-node{node}.log', 'w')
+        command = ['bash', str(TOOLS / script), *map(str, arguments), '1',
+                   '--work-dir', str(work_dir), *options]
+        launches.append((subprocess.Popen(
+            command, cwd=out, env=dict(env, NODE_RANK=str(node)), stdout=log,
+            stderr=subprocess.STDOUT), log))
+    ended = []
+    for process, log in launches:
+        process.wait(timeout=TIMEOUT)
+        log.close()
+        ended.append((process.returncode, Path(log.name).read_text()))
+    return ended
+
+
+@pytest.fixture(scope='module')
+def one_node(tmp_path_factory, toy_root):
+    """The reference: tools/dist_train.sh with 2 processes on one node, seed
+    0, then tools/dist_test.sh of its checkpoint."""
+    folder = tmp_path_factory.mktemp('one_node')
+    config = tiny_config(folder, toy_root, extra=REPORT)
+    env = launcher_env(folder / 'reports', PORT=str(free_port()))
+    log = run(['bash', str(TOOLS / 'dist_train.sh'), config, '2',
+               '--work-dir', folder / 'train'], folder, env=env)
+    env['PORT'] = str(free_port())
+    run(['bash', str(TOOLS / 'dist_test.sh'), config,
+         folder / 'train' / 'epoch_1.pth', '2', '--work-dir', folder / 'test',
+         '--out', folder / 'test.pkl'], folder, env=env)
+    return dict(config=config, folder=folder, log=log.stdout + log.stderr,
+                reports=reported(folder / 'reports'))
+
+
+def test_one_node_of_two_processes_trains_and_tests_like_one_process(
+        one_node, tmp_path):
+    log, folder = one_node['log'], one_node['folder']
+    assert 'Distributed training: True' in log
+    assert 'Epoch(train) [1][2/2]' in log
+    checkpoint = folder / 'train' / 'epoch_1.pth'
+    run(python_tool('test.py', one_node['config'], checkpoint, '--work-dir',
+                    tmp_path / 'single', '--out', tmp_path / 'single.pkl'),
+        tmp_path)
+    assert metrics(folder / 'test')['metrics'] == metrics(
+        tmp_path / 'single')['metrics']
+    # Metrics that agree by accident would not make the predictions agree:
+    # both runs saw every val image once, and detected the same boxes.
+    with open(folder / 'test.pkl', 'rb') as file:
+        dist_results = sorted(pickle.load(file), key=lambda r: r['img_id'])
+    with open(tmp_path / 'single.pkl', 'rb') as file:
+        single_results = sorted(pickle.load(file), key=lambda r: r['img_id'])
+    assert [r['img_id'] for r in dist_results] == list(range(1, 9))
+    assert [r['img_id'] for r in single_results] == list(range(1, 9))
+    boxes = 0
+    for a, b in zip(dist_results, single_results):
+        np.testing.assert_allclose(a['pred_instances']['bboxes'],
+                                   b['pred_instances']['bboxes'], atol=1e-4)
+        np.testing.assert_allclose(a['pred_instances']['scores'],
+                                   b['pred_instances']['scores'], atol=1e-5)
+        boxes += len(a['pred_instances']['bboxes'])
+    assert boxes > 0
+
+
+def test_two_torchrun_nodes_train_and_test_as_one_node_of_two(
+        one_node, tmp_path):
+    # Two machines, two local disks: each node has a work dir of its own.
+    nodes = [tmp_path / 'node0', tmp_path / 'node1']
+    env = launcher_env(tmp_path / 'reports')
+    trainings = torchrun_nodes('dist_train.sh', [one_node['config']],
+                               nodes, env, tmp_path)
+    assert [status for status, _ in trainings] == [0, 0], trainings
+    ranks = reported(tmp_path / 'reports')
+    assert [ranks[rank][0] for rank in (0, 1)] == [
+        dict(rank=0, world_size=2, iter=2),
+        dict(rank=1, world_size=2, iter=2)
+    ]
+    # DDP keeps the replicas equal: the same weights on both ranks after
+    # the last step, and the same as the one-node run of the same seed.
+    assert_same_weights(ranks[0][1], ranks[1][1])
+    assert_same_weights(ranks[0][1], one_node['reports'][0][1], atol=1e-6)
+    # Rank 0 alone writes checkpoints and metrics.
+    assert (nodes[0] / 'epoch_1.pth').is_file()
+    assert not list(nodes[1].rglob('*.pth'))
+    assert not list(nodes[1].rglob('scalars.json'))
+    reference = one_node['folder']
+    expected = last_val(reference / 'train')
+    for key, value in last_val(nodes[0]).items():
+        if key.startswith('coco/'):
+            assert value == pytest.approx(expected[key], abs=1e-3), key
+
+    checkpoint = nodes[0] / 'epoch_1.pth'
+    shutil.copy(checkpoint, nodes[1])
+    tests = torchrun_nodes(
+        'dist_test.sh', [one_node['config'], checkpoint], nodes, env,
+        tmp_path)
+    assert [status for status, _ in tests] == [0, 0], tests
+    assert not (nodes[1] / 'test_metrics.json').exists()
+    tested = metrics(nodes[0])['metrics']
+    one = metrics(reference / 'test')['metrics']
+    assert tested.keys() == one.keys()
+    for key in one:
+        assert tested[key] == pytest.approx(one[key], abs=1e-3), key
+
+
+def assert_killed_job_ends_and_resumes(status: int, output: str,
+                                       named: str, reports: Path,
+                                       started: float, ended: float,
+                                       work_dir: Path) -> float:
+    """The job of a killed rank ended with an error that names that rank,
+    soon after the kill; return the seconds it took."""
+    killed = json.loads((reports / 'killed.json').read_text())
+    assert killed['rank'] == 1 and killed['iter'] == FIRST_STEP_OF_EPOCH_2
+    assert status != 0
+    assert named in output, output[-3000:]
+    seconds = ended - killed['time']
+    assert started < killed['time'] < ended
+    # gloo's own timeout is 30 minutes: a hung peer would take that long.
+    assert seconds < 60, seconds
+    assert (work_dir / 'epoch_1.pth').is_file()
+    assert not (work_dir / 'epoch_2.pth').exists()
+    return seconds
+
+
+def test_torchrun_node_whose_rank_dies_ends_the_job_and_resumes(
+        toy_root, tmp_path):
+    # A shared work dir (a cluster's network filesystem), so that both
+    # nodes resume from the same checkpoint.
+    config = tiny_config(tmp_path, toy_root, epochs=2, extra=REPORT)
+    work_dir = tmp_path / 'work'
+    env = launcher_env(tmp_path / 'reports', KILL_RANK='1',
+                       KILL_AT_ITER=str(FIRST_STEP_OF_EPOCH_2))
+    started = time.time()
+    nodes = torchrun_nodes('dist_train.sh', [config], [work_dir] * 2, env,
+                           tmp_path)
+    ended = time.time()
+    (node0, output0), (node1, output1) = nodes
+    # Node 1's agent names its dead worker; node 0 fails with it.
+    assert node0 != 0
+    assert 'exitcode  : -9' in output1
+    assert_killed_job_ends_and_resumes(
+        node1, output1, 'rank      : 1', tmp_path / 'reports', started,
+        ended, work_dir)
+
+    env = launcher_env(tmp_path / 'reports')
+    resumed = torchrun_nodes('dist_train.sh', [config], [work_dir] * 2, env,
+                             tmp_path, options=('--resume', ))
+    assert [status for status, _ in resumed] == [0, 0], resumed
+    assert 'resumed epoch: 1' in resumed[0][1]
+    assert (work_dir / 'epoch_2.pth').is_file()
+    ranks = reported(tmp_path / 'reports')
+    assert ranks[0][0]['iter'] == ranks[1][0]['iter'] == 4
+    assert_same_weights(ranks[0][1], ranks[1][1])
+
+
+@pytest.fixture(scope='module')
+def slurm(tmp_path_factory):
+    """A one-node Slurm cluster (2 CPUs are enough) for this module."""
+    missing = [command for command in ('slurmctld', 'slurmd', 'munged', 'srun')
+               if shutil.which(command) is None]
+    if missing:
+        pytest.skip(f'{", ".join(missing)} not installed: '
+                    'apt-get install -y slurm-wlm munge (.ci/run does)')
+    folder = tmp_path_factory.mktemp('slurm')
+    script = str(TOOLS / 'slurm' / 'local_cluster.sh')
+    ports = dict(SLURMCTLD_PORT=str(free_port()),
+                 SLURMD_PORT=str(free_port()), CPUS='2')
+    run(['bash', script, 'start', folder], folder,
+        env=dict(os.environ, **ports))
+    yield dict(SLURM_CONF=str(folder / 'slurm.conf'))
+    run(['bash', script, 'stop', folder], folder)
+
+
+def slurm_script(name: str, arguments: list, env: dict,
+                 cwd: Path) -> subprocess.CompletedProcess:
+    """``GPUS=2 GPUS_PER_NODE=2 CPU_ONLY=1 tools/{name} local ...``."""
+    return subprocess.run(
+        ['bash', str(TOOLS / name), 'local', 'senet-test',
+         *map(str, arguments)], cwd=cwd, capture_output=True, text=True,
+        timeout=TIMEOUT,
+        env=dict(env, GPUS='2', GPUS_PER_NODE='2', CPUS_PER_TASK='1',
+                 CPU_ONLY='1', MASTER_PORT=str(free_port())))
+
+
+def test_slurm_trains_and_tests_as_torchrun_does(one_node, slurm, tmp_path):
+    env = launcher_env(tmp_path / 'reports', **slurm)
+    work_dir = tmp_path / 'work'
+    training = slurm_script('slurm_train.sh', [one_node['config'], work_dir],
+                            env, tmp_path)
+    assert training.returncode == 0, training.stderr[-3000:]
+    assert '--gres' not in training.stderr
+    ranks = reported(tmp_path / 'reports')
+    assert [ranks[rank][0]['world_size'] for rank in (0, 1)] == [2, 2]
+    assert_same_weights(ranks[0][1], ranks[1][1])
+    assert_same_weights(ranks[0][1], one_node['reports'][0][1], atol=1e-6)
+
+    testing = slurm_script(
+        'slurm_test.sh', [one_node['config'], work_dir / 'epoch_1.pth',
+                          '--work-dir', tmp_path / 'test'], env, tmp_path)
+    assert testing.returncode == 0, testing.stderr[-3000:]
+    tested = metrics(tmp_path / 'test')['metrics']
+    one = metrics(one_node['folder'] / 'test')['metrics']
+    for key in one:
+        assert tested[key] == pytest.approx(one[key], abs=1e-3), key
+
+
+def test_slurm_task_that_dies_ends_the_job_and_resumes(
+        slurm, toy_root, tmp_path):
+    config = tiny_config(tmp_path, toy_root, epochs=2, extra=REPORT)
+    work_dir = tmp_path / 'work'
+    env = launcher_env(tmp_path / 'reports', **slurm, KILL_RANK='1',
+                       KILL_AT_ITER=str(FIRST_STEP_OF_EPOCH_2))
+    started = time.time()
+    killed = slurm_script('slurm_train.sh', [config, work_dir], env, tmp_path)
+    ended = time.time()
+    # srun --kill-on-bad-exit=1 ends every task once one has died.
+    assert_killed_job_ends_and_resumes(
+        killed.returncode, killed.stderr, 'task 1: Killed',
+        tmp_path / 'reports', started, ended, work_dir)
+
+    env = launcher_env(tmp_path / 'reports', **slurm)
+    resumed = slurm_script('slurm_train.sh', [config, work_dir, '--resume'],
+                           env, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert 'resumed epoch: 1' in resumed.stdout + resumed.stderr
+    assert (work_dir / 'epoch_2.pth').is_file()
+    assert reported(tmp_path / 'reports')[1][0]['iter'] == 4
