@@ -1,5 +1,10 @@
 # make install: create .venv/ and install the pinned stack into it (once).
-# make test:    run the test suite (what .ci/run runs).
+# make test:    run the test suite but the launchers (what .ci/run runs).
+# make test-quick: the tests that train nothing in a subprocess (marker
+#               slow left out): the loop while editing, under 3 min.
+# make test-launchers: tools/dist_*.sh as two torchrun nodes and
+#               tools/slurm_*.sh on a local Slurm cluster (needs slurm-wlm
+#               and munge: .ci/run installs them), a rank killed on each.
 # make demo:    train Faster R-CNN SE-ResNet-18 FPN on the generated toy
 #               shapes on CPU, then print its COCO AP (work_dirs/demo/).
 #               It ends by drawing 4 val images, ground truth beside the
@@ -36,8 +41,8 @@ TOY_VAL := data/toy_shapes/val
 TOY_VAL_ANN := data/toy_shapes/annotations/instances_val.json
 SEEDS ?= 3
 
-.PHONY: install test demo demo-mask excitation compare bench clean \
-	install-torch21 test-torch21
+.PHONY: install test test-quick test-launchers demo demo-mask excitation \
+	compare bench clean install-torch21 test-torch21
 
 install: $(INSTALLED)
 
@@ -65,10 +70,18 @@ $(INSTALLED): $(REQUIREMENTS)
 # process's imports and subprocess start-ups overlap the other's arithmetic:
 # on 2 cores the suite took 596 s this way and 956 s in one process.
 TEST_WORKERS ?= 2
+PYTEST := OMP_NUM_THREADS=1 $(VENV_PYTHON) -m pytest
 
 test: install
-	OMP_NUM_THREADS=1 $(VENV_PYTHON) -m pytest tests -n $(TEST_WORKERS) \
-		--dist loadfile
+	$(PYTEST) tests -n $(TEST_WORKERS) --dist loadfile -m "not launchers"
+
+test-quick: install
+	$(PYTEST) tests -n $(TEST_WORKERS) --dist loadfile \
+		-m "not slow and not launchers"
+
+# One process: each test starts 2 ranks of its own.
+test-launchers: install
+	$(PYTEST) tests/test_tools/test_launchers.py -m launchers
 
 # Training ends with a COCO evaluation of the val split; tools/test.py then
 # evaluates the final checkpoint again and writes test_metrics.json.

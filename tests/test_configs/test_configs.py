@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 import yaml
 from mmengine.config import Config
@@ -12,7 +13,9 @@ from mmengine.registry import init_default_scope
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from senet_mmdet.apis import config_diff
-from senet_mmdet.checkpoints import FORMAT_TABLE
+from senet_mmdet.checkpoints import (FORMAT_TABLE, PretrainedMismatchError,
+                                     convert_state_dict)
+from senet_mmdet.checkpoints.loading import check_conventions
 from senet_mmdet.models import SEResNet
 
 REPO = Path(__file__).parents[2]
@@ -288,21 +291,32 @@ def test_user_config_inherits_senet_mmdet_scope(tmp_path):
     assert len(model.backbone.layer3) == 23
 
 
-def test_readme_pretrained_se_weights_config_builds(tmp_path):
-    """README, "Configs": SE ImageNet weights on a generic SE config."""
+def test_readme_other_se_weights_config_fits_them(tmp_path):
+    """README, "Configs": the flagship started from timm's own SE-ResNet-50
+    takes the conventions those weights record."""
     user_cfg = tmp_path / 'faster-rcnn_se-r50-timm-weights_fpn_1x_coco.py'
     user_cfg.write_text(
-        "_base_ = 'senet_mmdet::senet/faster-rcnn_se-r50_fpn_1x_coco.py'\n"
-        'model = dict(backbone=dict(init_cfg=dict(\n'
-        "    _delete_=True, type='Pretrained', "
-        "checkpoint='timm://seresnet50.a1_in1k')))\n")
+        "_base_ = 'senet_mmdet::faster_rcnn_se_r50.py'\n"
+        'model = dict(backbone=dict(\n'
+        "    style='pytorch', stem_pool='pytorch',\n"
+        "    init_cfg=dict(checkpoint='timm://seresnet50.a1_in1k')))\n")
     assert user_cfg.read_text() in (REPO / 'README.md').read_text()
     cfg = Config.fromfile(user_cfg)
     assert cfg.model.backbone.init_cfg == dict(
         type='Pretrained', checkpoint='timm://seresnet50.a1_in1k')
+    _, conventions = convert_state_dict(
+        timm.create_model('seresnet50').state_dict())
+    preprocessor = cfg.model.data_preprocessor
+    assert dict(mean=preprocessor.mean, std=preprocessor.std,
+                bgr_to_rgb=preprocessor.bgr_to_rgb) == \
+        conventions.data_preprocessor
     init_default_scope(cfg.default_scope)
     backbone = MMENGINE_MODELS.build(cfg.model.backbone)
-    assert backbone.init_cfg['checkpoint'] == 'timm://seresnet50.a1_in1k'
+    check_conventions(backbone, conventions, 'timm://seresnet50.a1_in1k')
+    # The flagship as it is would be refused, naming what to set.
+    flagship = MMENGINE_MODELS.build(Config.fromfile(FLAGSHIP).model.backbone)
+    with pytest.raises(PretrainedMismatchError, match="style='pytorch'"):
+        check_conventions(flagship, conventions, 'timm://seresnet50.a1_in1k')
 
 
 def test_configs_ship_inside_built_wheel(tmp_path):

@@ -122,8 +122,12 @@ def test_offline_timm_weights_stop_naming_the_download_and_the_option(
     assert message.startswith('timm://legacy_seresnet50.in1k: timm could '
                               'not load the weights')
     assert 'network is unreachable (made to fail)' in message
-    assert timm.models.get_pretrained_cfg(
-        'legacy_seresnet50.in1k').url in message
+    url = timm.models.get_pretrained_cfg('legacy_seresnet50.in1k').url
+    assert url in message
+    # The README's offline quick start downloads that file.
+    readme = (REPO / 'README.md').read_text()
+    assert f'wget {url}' in readme
+    assert f'cp {osp.basename(url)} ~/.cache/torch/hub/checkpoints/' in readme
     assert '--cfg-options model.backbone.init_cfg.checkpoint=PATH' in message
     # The download, passed as that option says, loads.
     source = stand_in_download(tmp_path / 'download',
