@@ -2,7 +2,8 @@
 
 ``import senet_mmdet`` registers the SE backbones, the
 ``SqueezeExcitation`` module and the SE weight loader in MMDetection's
-registries, and lets mmengine resolve config bases written ``senet_mmdet::<folder>/<file>.py``.
+registries, and lets mmengine resolve config bases written
+``senet_mmdet::<folder>/<file>.py``.
 """
 from mmengine.config.utils import MODULE2PACKAGE
 

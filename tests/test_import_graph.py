@@ -27,7 +27,8 @@ def imported_modules(path: Path, modules: Set[str]) -> Set[str]:
             if node.level:
                 base = package.split('.')
                 base = base[:len(base) - node.level + 1]
-                source = '.'.join(base + ([node.module] if node.module else []))
+                module = [node.module] if node.module else []
+                source = '.'.join(base + module)
             else:
                 source = node.module
             for alias in node.names:

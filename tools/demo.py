@@ -75,7 +75,8 @@ def list_images(image: str, num: Optional[int]) -> List[str]:
         osp.join(image, name) for name in os.listdir(image)
         if name.lower().endswith(IMAGE_SUFFIXES))
     if not images:
-        sys.exit(f'error: {image} holds no image ({", ".join(IMAGE_SUFFIXES)})')
+        suffixes = ', '.join(IMAGE_SUFFIXES)
+        sys.exit(f'error: {image} holds no image ({suffixes})')
     return images[:num] if num else images
 
 

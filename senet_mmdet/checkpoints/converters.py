@@ -181,4 +181,3 @@ def convert_state_dict(state_dict: Dict[str, Tensor],
     arch = _architecture(converted)
     _check_se_ratio(converted, arch['se_ratio'])
     return converted, port.conventions(arch, anti_alias)
-

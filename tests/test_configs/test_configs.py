@@ -296,7 +296,7 @@ def test_readme_other_se_weights_config_fits_them(tmp_path):
     takes the conventions those weights record."""
     user_cfg = tmp_path / 'faster-rcnn_se-r50-timm-weights_fpn_1x_coco.py'
     user_cfg.write_text(
-        "_base_ = 'senet_mmdet::faster_rcnn_se_r50.py'\n"
+        "_base_ = 'senet_mmdet::senet/faster-rcnn_se-r50_fpn_1x_coco.py'\n"
         'model = dict(backbone=dict(\n'
         "    style='pytorch', stem_pool='pytorch',\n"
         "    init_cfg=dict(checkpoint='timm://seresnet50.a1_in1k')))\n")

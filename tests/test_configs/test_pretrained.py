@@ -51,7 +51,8 @@ def test_coco_se_config_starts_from_imagenet_se_weights(path):
 
 
 def test_toy_config_trains_from_scratch_and_says_why():
-    toy = REPO / 'configs' / 'toy' / 'faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py'
+    toy = (REPO / 'configs' / 'toy' /
+           'faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py')
     assert Config.fromfile(toy).model.backbone.init_cfg is None
     assert 'From scratch, on purpose' in toy.read_text()
 
@@ -142,7 +143,8 @@ def test_offline_timm_weights_stop_naming_the_download_and_the_option(
 
 def test_offline_url_weights_stop_naming_the_download_and_the_option(
         offline):
-    cfg = Config.fromfile(SENET / 'faster-rcnn_se-r50-mmpretrain_fpn_1x_coco.py')
+    cfg = Config.fromfile(
+        SENET / 'faster-rcnn_se-r50-mmpretrain_fpn_1x_coco.py')
     url = cfg.model.backbone.init_cfg.checkpoint
     init_default_scope('mmdet')
     backbone = MODELS.build(cfg.model.backbone)

@@ -1,10 +1,10 @@
 """tools/analysis/compare.py: plain and SE twins over seeds, resumable."""
 import json
-import subprocess
 
 import pytest
 
-from .utils import FASTER, FASTER_PLAIN, python_tool, run, tiny_config
+from .utils import (FASTER, FASTER_PLAIN, REPO, python_tool, run,
+                    tiny_config, tool_in_process)
 
 
 def test_compare_trains_tests_tabulates_and_resumes(toy_root, tmp_path):
@@ -68,9 +68,8 @@ def test_compare_trains_tests_tabulates_and_resumes(toy_root, tmp_path):
 ])
 def test_compare_refuses_bad_arguments_before_training(tmp_path, args,
                                                        message):
-    result = subprocess.run(
-        python_tool('analysis/compare.py', '--work-dir', tmp_path / 'work',
-                    *args), capture_output=True, text=True, timeout=120)
+    result = tool_in_process('analysis/compare.py', '--work-dir',
+                             tmp_path / 'work', *args, cwd=REPO)
     assert result.returncode == 2
     assert message in result.stderr
     assert not (tmp_path / 'work').exists()

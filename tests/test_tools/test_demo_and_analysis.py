@@ -1,23 +1,18 @@
 """tools/demo.py and tools/analysis/count_params.py."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from .utils import FASTER, python_tool, run
+from .utils import FASTER, python_tool, run, tool_in_process
 
 REPO = Path(__file__).parents[2]
 
 
-def run_script(*args):
-    result = subprocess.run([sys.executable, *map(str, args)],
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
+def run_script(name, *args):
+    result = tool_in_process(name, *args, cwd=REPO)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -25,8 +20,7 @@ def run_script(*args):
 def test_count_params_table_matches_official_counts():
     rows = {
         line.split(' | ')[0].lstrip('| '): line.split(' | ')
-        for line in run_script(REPO / 'tools' / 'analysis' /
-                               'count_params.py').splitlines()[2:]
+        for line in run_script('analysis/count_params.py').splitlines()[2:]
     }
     assert len(rows) == 8
     for name in ('SE-ResNet-50', 'SE-ResNet-101', 'SE-ResNet-152',
@@ -108,8 +102,7 @@ def test_demo_without_checkpoint_runs_random_weights(trained, tmp_path):
 
 
 def test_demo_names_a_missing_input(tmp_path):
-    result = subprocess.run(python_tool('demo.py', tmp_path / 'nope.png',
-                                        FASTER), capture_output=True,
-                            text=True, timeout=120)
+    result = tool_in_process('demo.py', tmp_path / 'nope.png', FASTER,
+                             cwd=tmp_path)
     assert result.returncode == 2
     assert f'image {tmp_path}/nope.png does not exist' in result.stderr

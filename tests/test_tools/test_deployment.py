@@ -6,7 +6,7 @@ import onnxruntime
 import torch
 
 from mmdet.apis import init_detector
-from .utils import python_tool, run
+from .utils import python_tool, run, tool_in_process
 
 
 def test_exported_features_match_pytorch_in_onnxruntime(trained, tmp_path):
@@ -50,8 +50,8 @@ def test_legacy_exporter_with_dynamic_axes(trained, tmp_path):
 
 def test_missing_checkpoint_is_named(trained, tmp_path):
     config, _ = trained
-    result = run(
-        python_tool('deployment/pytorch2onnx.py', config,
-                    tmp_path / 'absent.pth'), tmp_path, returncode=2)
+    result = tool_in_process('deployment/pytorch2onnx.py', config,
+                             tmp_path / 'absent.pth', cwd=tmp_path)
+    assert result.returncode == 2
     assert f'checkpoint {tmp_path}/absent.pth does not exist' in (
         result.stderr)

@@ -1,13 +1,12 @@
 """tools/analysis/excitation.py on a trained toy detector."""
 import json
-import subprocess
 
 import matplotlib.image
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from .utils import python_tool, run
+from .utils import python_tool, run, tool_in_process
 
 
 def test_excitation_figures_and_numbers(trained, toy_root, tmp_path):
@@ -55,10 +54,9 @@ def test_excitation_figures_and_numbers(trained, toy_root, tmp_path):
 
 def test_excitation_names_unknown_blocks(trained, tmp_path):
     config, checkpoint = trained
-    result = subprocess.run(
-        python_tool('analysis/excitation.py', config, checkpoint, '--blocks',
-                    'SE_9_9', '--out', tmp_path),
-        capture_output=True, text=True, timeout=300)
+    result = tool_in_process('analysis/excitation.py', config, checkpoint,
+                             '--blocks', 'SE_9_9', '--out', tmp_path,
+                             cwd=tmp_path)
     assert result.returncode == 1
     assert "no SE block ['SE_9_9'] in this backbone" in result.stderr
     assert 'SE_5_2' in result.stderr
@@ -66,10 +64,9 @@ def test_excitation_names_unknown_blocks(trained, tmp_path):
 
 def test_excitation_names_an_unknown_class(trained, tmp_path):
     config, checkpoint = trained
-    result = subprocess.run(
-        python_tool('analysis/excitation.py', config, checkpoint,
-                    '--dist-class', 'hexagon', '--out', tmp_path / 'out'),
-        capture_output=True, text=True, timeout=300)
+    result = tool_in_process('analysis/excitation.py', config, checkpoint,
+                             '--dist-class', 'hexagon', '--out',
+                             tmp_path / 'out', cwd=tmp_path)
     assert result.returncode == 1
     assert '--dist-class hexagon' in result.stderr
     assert "a class of ['rectangle', 'ellipse', 'triangle']" in result.stderr

@@ -1,6 +1,4 @@
 """tools/model_converters/senet2mmdet.py."""
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,14 +9,15 @@ from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import (ConversionError, PretrainedMismatchError,
                                      load_converted, load_pretrained)
 from ..test_checkpoints.test_converters import cadene_senet, randomize
+from .utils import tool_in_process
 
 CONVERTER = Path(__file__).parents[2] / 'tools' / 'model_converters' / (
     'senet2mmdet.py')
 
 
 def convert(*args):
-    return subprocess.run([sys.executable, str(CONVERTER), *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return tool_in_process('model_converters/senet2mmdet.py', *args,
+                           cwd=CONVERTER.parent)
 
 
 def test_converts_a_cadene_file_and_prints_its_config(tmp_path):

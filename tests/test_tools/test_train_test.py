@@ -8,18 +8,16 @@ from pathlib import Path
 import pytest
 import timm
 
-from .utils import tiny_config
+from .utils import tiny_config, tool_in_process
 
 REPO = Path(__file__).parents[2]
 FLAGSHIP = str(REPO / 'configs' / 'faster_rcnn_se_r50.py')
 
 
 def run_tool(args, cwd):
-    return subprocess.run([sys.executable, *args],
-                          cwd=cwd,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+    """``python tools/TOOL ARGS``, in this process: every run here ends
+    before training (tool_in_process)."""
+    return tool_in_process(Path(args[0]).name, *args[1:], cwd=cwd)
 
 
 @pytest.mark.parametrize('tool, flags', [
@@ -98,6 +96,7 @@ def test_check_install_reports_every_component(tmp_path):
     assert 'SE modules registered' in result.stdout
 
 
+@pytest.mark.slow
 def test_train_with_unfetchable_weights_stops_before_training(
         toy_root, tmp_path):
     """Offline (every download refused through a dead proxy, empty weight

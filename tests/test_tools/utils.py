@@ -1,6 +1,10 @@
 """Helpers of the tool tests: tiny toy configs and running the tools."""
+import contextlib
 import importlib.util
+import io
 import json
+import os
+import runpy
 import socket
 import subprocess
 import sys
@@ -61,6 +65,41 @@ def failing(args, cwd, **kwargs) -> subprocess.CompletedProcess:
     result = run(args, cwd, returncode=1, **kwargs)
     assert 'error: ' in result.stderr, result.stderr[-3000:]
     return result
+
+
+def tool_in_process(name: str, *args,
+                    cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``python tools/NAME ARGS`` inside the test process, as the
+    interpreter would run it (``__main__``, ``sys.argv``, the working
+    directory; an exit with a message is rc 1 and the message on stderr).
+
+    For the tests of what a tool refuses before it builds a Runner: a fresh
+    interpreter spends about 9 s importing torch and MMDetection, which the
+    test process has already done. Whatever trains or writes checkpoints
+    runs as a real subprocess (:func:`run`)."""
+    path = TOOLS / name
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv, folder = sys.argv, os.getcwd()
+    sys.argv = [str(path), *map(str, args)]
+    os.chdir(cwd)
+    returncode = 0
+    try:
+        with contextlib.redirect_stdout(stdout), \
+                contextlib.redirect_stderr(stderr):
+            try:
+                runpy.run_path(str(path), run_name='__main__')
+            except SystemExit as exit_info:
+                if isinstance(exit_info.code, str):
+                    print(exit_info.code, file=sys.stderr)
+                    returncode = 1
+                else:
+                    returncode = exit_info.code or 0
+    finally:
+        sys.argv = argv
+        os.chdir(folder)
+    return subprocess.CompletedProcess([str(path), *map(str, args)],
+                                       returncode, stdout.getvalue(),
+                                       stderr.getvalue())
 
 
 def python_tool(name, *args) -> list:

@@ -149,7 +149,8 @@ def _delta(se: List[float], plain: List[float], digits: int) -> str:
 def _relative(se: List[float], plain: List[float]) -> str:
     if not se or not plain:
         return NOT_MEASURED
-    return f'{100 * (statistics.fmean(se) / statistics.fmean(plain) - 1):+.1f} %'
+    ratio = statistics.fmean(se) / statistics.fmean(plain)
+    return f'{100 * (ratio - 1):+.1f} %'
 
 
 def _resources(runs: Dict[bool, List[dict]], family: str,

@@ -8,7 +8,8 @@ SRC is a port's checkpoint (timm, timm ``legacy_*`` / Cadene
 ``.caffemodel``, or ``timm://<name>``. The format is detected from the
 keys unless given. DST holds the backbone's tensors and, in
 ``meta['senet_mmdet']``, the backbone arguments and input normalisation
-they need; the printed config snippet sets both. Use DST as ``init_cfg=dict(type='Pretrained', checkpoint=DST)``.
+they need; the printed config snippet sets both. Use DST as
+``init_cfg=dict(type='Pretrained', checkpoint=DST)``.
 """
 import argparse
 import json

@@ -623,7 +623,8 @@ def test_fused_se_compiles_as_plain_operations_on_large_maps(
     model.train()
     x = torch.randn(2, 3, 64, 64)
     refs = model(x)
-    ref_grad = torch.autograd.grad(refs[0].sum(), model.layer1[0].se.fc1.weight)
+    ref_grad = torch.autograd.grad(refs[0].sum(),
+                                   model.layer1[0].se.fc1.weight)
     torch._dynamo.reset()
     monkeypatch.setattr(seresnet_module, 'COMPILED_FUSED_MIN_PIXELS', 200)
     calls = []
