@@ -115,6 +115,7 @@ def run_offline(tmp_path, code):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_timm_scheme_loads_offline_from_the_hub_cache(tmp_path):
     name = 'seresnet50.a1_in1k'
     repo = timm.models.get_pretrained_cfg(name).hf_hub_id
@@ -128,6 +129,7 @@ def test_timm_scheme_loads_offline_from_the_hub_cache(tmp_path):
     assert error < 1e-5
 
 
+@pytest.mark.slow
 def test_timm_scheme_without_the_weights_says_what_to_do(tmp_path):
     result = run_offline(
         tmp_path, TIMM_LOAD.format(name='seresnet50.a1_in1k',
@@ -142,6 +144,7 @@ def test_timm_scheme_without_the_weights_says_what_to_do(tmp_path):
         message)
 
 
+@pytest.mark.slow
 def test_timm_scheme_names_unknown_models(tmp_path):
     result = run_offline(
         tmp_path, TIMM_LOAD.format(name='seresnet_typo.in1k',

@@ -61,10 +61,10 @@ def test_config_inherits_mmdet_and_runs_loss_and_predict(path):
     # A cascade has one rcnn stage config per stage.
     for stage in rcnn if isinstance(rcnn, list) else [rcnn]:
         if stage.get('sampler'):
-            stage.sampler.num = 64
+            stage.sampler.num = 16
     test_rpn = cfg.model.get('test_cfg', {}).get('rpn', {})
     if test_rpn.get('max_per_img'):
-        test_rpn.max_per_img = 64
+        test_rpn.max_per_img = 16
     init_default_scope('mmdet')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
@@ -319,6 +319,7 @@ def test_readme_other_se_weights_config_fits_them(tmp_path):
         check_conventions(flagship, conventions, 'timm://seresnet50.a1_in1k')
 
 
+@pytest.mark.slow
 def test_configs_ship_inside_built_wheel(tmp_path):
     """After `pip install` (not editable) the configs live in
     senet_mmdet/.mim/configs and `senet_mmdet::` bases resolve there."""
@@ -356,6 +357,7 @@ def test_configs_ship_inside_built_wheel(tmp_path):
     assert out[1] == 'SEResNet'
 
 
+@pytest.mark.slow
 def test_custom_imports_alone_lets_mmdet_runner_build_the_flagship(tmp_path):
     """MMDetection's Runner, in a process that never imports senet_mmdet
     itself, builds the SE detector through the config's custom_imports."""

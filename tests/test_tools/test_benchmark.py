@@ -86,6 +86,7 @@ def test_benchmark_refuses_bad_arguments(monkeypatch, capsys, args,
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_benchmark_quick_run_writes_every_section(tmp_path):
     out = tmp_path / 'bench.json'
     result = subprocess.run([

@@ -7,6 +7,7 @@ from .utils import (FASTER, FASTER_PLAIN, REPO, python_tool, run,
                     tiny_config, tool_in_process)
 
 
+@pytest.mark.slow
 def test_compare_trains_tests_tabulates_and_resumes(toy_root, tmp_path):
     configs = [tiny_config(tmp_path, toy_root, base, epochs=2)
                for base in (FASTER_PLAIN, FASTER)]

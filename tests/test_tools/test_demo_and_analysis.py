@@ -17,6 +17,8 @@ def run_script(name, *args):
     return result.stdout
 
 
+# Builds the eight official networks, SENet-154 among them.
+@pytest.mark.slow
 def test_count_params_table_matches_official_counts():
     rows = {
         line.split(' | ')[0].lstrip('| '): line.split(' | ')
@@ -48,6 +50,7 @@ def blank_with_truth(tmp_path_factory):
     return image, ann_file
 
 
+@pytest.mark.slow
 def test_demo_draws_ground_truth_beside_prediction(trained, blank_with_truth,
                                                    tmp_path):
     config, checkpoint = trained
@@ -76,6 +79,7 @@ def test_demo_draws_ground_truth_beside_prediction(trained, blank_with_truth,
     assert np.abs(prediction.astype(int) - grey).max() < 10
 
 
+@pytest.mark.slow
 def test_demo_on_a_folder_writes_one_picture_per_image(trained, toy_root,
                                                         tmp_path):
     config, checkpoint = trained
@@ -91,6 +95,7 @@ def test_demo_on_a_folder_writes_one_picture_per_image(trained, toy_root,
     assert result.stdout.count('detections above 0.0') == 2
 
 
+@pytest.mark.slow
 def test_demo_without_checkpoint_runs_random_weights(trained, tmp_path):
     config, _ = trained
     image = tmp_path / 'grey.png'

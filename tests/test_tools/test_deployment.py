@@ -3,12 +3,14 @@ import json
 
 import numpy as np
 import onnxruntime
+import pytest
 import torch
 
 from mmdet.apis import init_detector
-from .utils import python_tool, run, tool_in_process
+from .utils import FASTER, python_tool, run, tool_in_process
 
 
+@pytest.mark.slow
 def test_exported_features_match_pytorch_in_onnxruntime(trained, tmp_path):
     config, checkpoint = trained
     out = tmp_path / 'features.onnx'
@@ -34,6 +36,7 @@ def test_exported_features_match_pytorch_in_onnxruntime(trained, tmp_path):
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_legacy_exporter_with_dynamic_axes(trained, tmp_path):
     config, checkpoint = trained
     run(python_tool('deployment/pytorch2onnx.py', config, checkpoint,
@@ -48,9 +51,8 @@ def test_legacy_exporter_with_dynamic_axes(trained, tmp_path):
     assert all(level['ok'] for level in report['levels'])
 
 
-def test_missing_checkpoint_is_named(trained, tmp_path):
-    config, _ = trained
-    result = tool_in_process('deployment/pytorch2onnx.py', config,
+def test_missing_checkpoint_is_named(tmp_path):
+    result = tool_in_process('deployment/pytorch2onnx.py', FASTER,
                              tmp_path / 'absent.pth', cwd=tmp_path)
     assert result.returncode == 2
     assert f'checkpoint {tmp_path}/absent.pth does not exist' in (

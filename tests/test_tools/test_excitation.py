@@ -8,6 +8,9 @@ from pycocotools.coco import COCO
 
 from .utils import python_tool, run, tool_in_process
 
+# Every test here reads the checkpoint that the `trained` fixture trains.
+pytestmark = pytest.mark.slow
+
 
 def test_excitation_figures_and_numbers(trained, toy_root, tmp_path):
     config, checkpoint = trained

@@ -64,6 +64,7 @@ def export_report(config, checkpoint, images, work_dir, *flags) -> dict:
     return json.loads((work_dir / 'report.json').read_text())
 
 
+@pytest.mark.slow
 def test_trained_toy_detector_exports_with_detection_parity(
         trained, toy_root, tmp_path):
     import onnx
@@ -92,6 +93,7 @@ def test_trained_toy_detector_exports_with_detection_parity(
         node.op_type for node in model.graph.node}
 
 
+@pytest.mark.slow
 def test_flagship_exports_with_dynamic_size(toy_root, tmp_path):
     import mmcv
     import numpy as np
@@ -116,6 +118,7 @@ def test_flagship_exports_with_dynamic_size(toy_root, tmp_path):
         assert export['same'] and export['checked'] > 0
 
 
+@pytest.mark.slow
 def test_missing_image_is_named(trained, tmp_path):
     config, checkpoint = trained
     result = run(
@@ -124,6 +127,7 @@ def test_missing_image_is_named(trained, tmp_path):
     assert f'image {tmp_path}/absent.png does not exist' in result.stderr
 
 
+@pytest.mark.slow
 def test_other_backends_are_refused(trained, toy_root, tmp_path):
     config, checkpoint = trained
     pytest.importorskip(

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .utils import tool_in_process
+
 REPO = Path(__file__).parents[2]
 TABLE = REPO / 'tools' / 'analysis' / 'paper_table.py'
 
@@ -135,12 +137,10 @@ def test_missing_metrics_file_is_named(tmp_path):
 
 def test_diff_configs_shows_the_backbone_swap():
     folder = REPO / 'configs' / 'senet'
-    result = subprocess.run([
-        sys.executable,
-        str(REPO / 'tools' / 'analysis' / 'diff_configs.py'),
-        str(folder / 'faster-rcnn_r50_fpn_2x_coco.py'),
-        str(folder / 'faster-rcnn_se-r50_fpn_2x_coco.py')
-    ], capture_output=True, text=True, timeout=120)
+    result = tool_in_process('analysis/diff_configs.py',
+                             folder / 'faster-rcnn_r50_fpn_2x_coco.py',
+                             folder / 'faster-rcnn_se-r50_fpn_2x_coco.py',
+                             cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert "model.backbone.type: 'ResNet' -> 'SEResNet'" in result.stdout
     assert 'train_cfg' not in result.stdout

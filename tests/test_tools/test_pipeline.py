@@ -8,9 +8,14 @@ numbers through unchanged, not how good they are (``make demo`` does that).
 import sys
 from pathlib import Path
 
+import pytest
+
 import mmdet
 
 from .utils import MASK, metrics, python_tool, run, tiny_config
+
+# Every test here trains or tests a detector in a subprocess.
+pytestmark = pytest.mark.slow
 
 
 def test_test_writes_coco_metrics_json(trained, tmp_path):

@@ -17,6 +17,7 @@ def logged(work_dir: Path) -> list:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_curves_are_the_logged_values(trained):
     _, checkpoint = trained
     work_dir = checkpoint.parent
@@ -44,6 +45,7 @@ def test_a_resumed_run_is_joined_in_time_order(tmp_path):
     assert curves['coco/bbox_mAP'] == ([], [])
 
 
+@pytest.mark.slow
 def test_plot_draws_several_runs(trained, tmp_path):
     _, checkpoint = trained
     out = tmp_path / 'curves.png'
@@ -69,6 +71,7 @@ def test_plot_errors_name_the_fix(tmp_path, args, message):
     assert message in result.stderr
 
 
+@pytest.mark.slow
 def test_tensorboard_option_writes_the_logged_scalars(trained):
     """`tools/train.py --tensorboard` (the trained fixture uses it): the
     event file holds the same losses as mmengine's JSON log."""

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 import mmdet
@@ -15,6 +16,9 @@ from mmdet.apis import DetInferencer, init_detector
 from senet_mmdet.datasets import ToyShapesSpec, make_toy_coco
 from ..test_engine.utils import save_code_running_checkpoint
 from .utils import SPEC, FASTER_PLAIN, failing, python_tool, run, tiny_config
+
+# Every test here trains or tests a detector in a subprocess.
+pytestmark = pytest.mark.slow
 
 KILL_AT = Path(__file__).parent / 'kill_at.py'
 # Two epochs, evaluated and saved after each, one checkpoint kept: the

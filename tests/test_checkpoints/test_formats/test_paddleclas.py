@@ -62,6 +62,8 @@ def paddle_outputs(tmp_path_factory):
     return folder
 
 
+# paddle runs the seven models in a subprocess first (about 30 s).
+@pytest.mark.slow
 @pytest.mark.parametrize('file, factory, expected', MODELS_UNDER_TEST,
                          ids=[m[1] for m in MODELS_UNDER_TEST])
 def test_paddleclas_weights_compute_what_paddleclas_computes(
