@@ -102,6 +102,16 @@ def tool_in_process(name: str, *args,
                                        stderr.getvalue())
 
 
+def failing_in_process(name: str, *args,
+                       cwd: Path) -> subprocess.CompletedProcess:
+    """:func:`tool_in_process` of a tool that must refuse: rc 1 and an
+    ``error:`` line."""
+    result = tool_in_process(name, *args, cwd=cwd)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert 'error: ' in result.stderr, result.stderr[-3000:]
+    return result
+
+
 def python_tool(name, *args) -> list:
     return [sys.executable, str(TOOLS / name), *map(str, args)]
 
