@@ -3,8 +3,13 @@ import json
 
 import pytest
 
-from .utils import (FASTER, FASTER_PLAIN, REPO, python_tool, run,
-                    tiny_config, tool_in_process)
+from .utils import FASTER, FASTER_PLAIN, REPO, tiny_config, tool_in_process
+
+
+def compare(arguments: tuple, cwd) -> str:
+    result = tool_in_process('analysis/compare.py', *arguments, cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
 
 
 @pytest.mark.slow
@@ -12,9 +17,10 @@ def test_compare_trains_tests_tabulates_and_resumes(toy_root, tmp_path):
     configs = [tiny_config(tmp_path, toy_root, base, epochs=2)
                for base in (FASTER_PLAIN, FASTER)]
     work = tmp_path / 'compare'
-    command = python_tool('analysis/compare.py', '--configs', *configs,
-                          '--seeds', '1', '--work-dir', work)
-    first = run(command, tmp_path).stdout
+    # compare.py runs here; the trainings and tests it starts are
+    # processes of their own, as they are for a user.
+    arguments = ('--configs', *configs, '--seeds', '1', '--work-dir', work)
+    first = compare(arguments, tmp_path)
     plain_run = work / configs[0].stem / 'seed_0'
     se_run = work / configs[1].stem / 'seed_0'
     assert f'{configs[0].stem} seed 0: trained, tested' in first
@@ -54,7 +60,7 @@ def test_compare_trains_tests_tabulates_and_resumes(toy_root, tmp_path):
     (se_run / 'epoch_2.pth').unlink()
     (se_run / 'test_metrics.json').unlink()
     (se_run / 'last_checkpoint').write_text(str(se_run / 'epoch_1.pth'))
-    second = run(command, tmp_path).stdout
+    second = compare(arguments, tmp_path)
     assert f'{configs[0].stem} seed 0: finished earlier, kept' in second
     assert f'{configs[1].stem} seed 0: resumed, trained, tested' in second
     log = (se_run / 'compare.log').read_text()
