@@ -1,7 +1,6 @@
 """Each port's own implementation, given random weights, against our
 backbone loaded with the converted weights: every stage output to 1e-5."""
 import importlib.util
-import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import (ConversionError, PretrainedMismatchError,
                                      convert_state_dict, detect_format,
                                      load_pretrained)
+from .utils import randomize
 
 
 def cadene_senet():
@@ -25,35 +25,6 @@ def cadene_senet():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random weights everywhere, BatchNorm statistics included (default
-    statistics would hide a mean/variance mix-up)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point():
-                continue
-            if name.endswith('running_var'):
-                tensor.copy_(torch.rand(tensor.shape, generator=generator) +
-                             0.5)
-            elif re.search(r'layer\d\.\d+\.bn3\.weight$', name):
-                # Residual branches scaled down, as in a trained network:
-                # otherwise 36 random blocks amplify rounding chaotically
-                # and the comparison measures that, not the conversion.
-                tensor.copy_(torch.rand(tensor.shape, generator=generator) *
-                             0.2)
-            elif name.endswith(('bn1.weight', 'bn2.weight', 'bn3.weight')):
-                tensor.copy_(torch.rand(tensor.shape, generator=generator) +
-                             0.5)
-            else:
-                scale = 0.1 if tensor.dim() == 1 else (
-                    2.0 / tensor[0].numel())**0.5
-                tensor.copy_(
-                    torch.randn(tensor.shape, generator=generator) * scale)
-    model.eval()
-    return model
 
 
 def timm_stages(model, x):

@@ -15,7 +15,8 @@ from mmengine.registry import init_default_scope
 from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import load_converted
 from .test_formats.test_caffe import PROTOTXT, CaffeNet
-from .test_converters import cadene_senet, randomize
+from .test_converters import cadene_senet
+from .utils import randomize
 
 REPO = Path(__file__).parents[2]
 SENET = REPO / 'configs' / 'senet'

@@ -4,7 +4,7 @@ import torch
 
 from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import PretrainedMismatchError, load_pretrained
-from .test_converters import randomize
+from .utils import randomize
 
 
 def detector_checkpoint(path):

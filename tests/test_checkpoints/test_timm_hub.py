@@ -11,9 +11,8 @@ from mmengine.runner import CheckpointLoader
 
 from mmdet.registry import MODELS
 from senet_mmdet.checkpoints.timm_hub import load_from_timm
-from .test_converters import (assert_stages_match, randomize, senet_stages,
-                              timm_stages)
-from .utils import readme_zoo_arguments, shown_arguments
+from .test_converters import assert_stages_match, senet_stages, timm_stages
+from .utils import randomize, readme_zoo_arguments, shown_arguments
 
 # timm's SE-ResNet / SE-ResNeXt / SENet architectures with pretrained
 # weights, each with its first pretrained tag. The ByobNet-based ``*ts``

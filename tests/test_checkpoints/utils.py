@@ -1,8 +1,12 @@
-"""The README's model-zoo tables, for the tests that check them against
-what the converter derives."""
+"""What the checkpoint tests share: random weights for a source model,
+and the README's model-zoo tables, for the tests that check them against
+what the converter derives. Needs nothing beyond the runtime requirements
+(the torch 2.1 stack's tests import it)."""
 import re
 from pathlib import Path
 from typing import Dict
+
+import torch
 
 README = Path(__file__).parents[2] / 'README.md'
 
@@ -24,3 +28,32 @@ def shown_arguments(backbone: dict) -> str:
     differ from :data:`DEFAULTS`, in the converter's order."""
     return ', '.join(f'{name}={value!r}' for name, value in backbone.items()
                      if DEFAULTS.get(name, object()) != value)
+
+
+def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random weights everywhere, BatchNorm statistics included (default
+    statistics would hide a mean/variance mix-up)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if not tensor.is_floating_point():
+                continue
+            if name.endswith('running_var'):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) +
+                             0.5)
+            elif re.search(r'layer\d\.\d+\.bn3\.weight$', name):
+                # Residual branches scaled down, as in a trained network:
+                # otherwise 36 random blocks amplify rounding chaotically
+                # and the comparison measures that, not the conversion.
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) *
+                             0.2)
+            elif name.endswith(('bn1.weight', 'bn2.weight', 'bn3.weight')):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) +
+                             0.5)
+            else:
+                scale = 0.1 if tensor.dim() == 1 else (
+                    2.0 / tensor[0].numel())**0.5
+                tensor.copy_(
+                    torch.randn(tensor.shape, generator=generator) * scale)
+    model.eval()
+    return model

@@ -15,7 +15,7 @@ from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import WeightsNotFetchedError, convert_state_dict
-from ..test_checkpoints.test_converters import randomize
+from ..test_checkpoints.utils import randomize
 
 REPO = Path(__file__).parents[2]
 SENET = REPO / 'configs' / 'senet'

@@ -8,7 +8,8 @@ import torch
 from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import (ConversionError, PretrainedMismatchError,
                                      load_converted, load_pretrained)
-from ..test_checkpoints.test_converters import cadene_senet, randomize
+from ..test_checkpoints.test_converters import cadene_senet
+from ..test_checkpoints.utils import randomize
 from .utils import tool_in_process
 
 CONVERTER = Path(__file__).parents[2] / 'tools' / 'model_converters' / (
