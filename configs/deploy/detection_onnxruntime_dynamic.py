@@ -1,7 +1,7 @@
 # mmdeploy 1.3.1 deploy config: a whole MMDetection detector to ONNX for
 # onnxruntime, batch and image size dynamic. The same values as mmdeploy's
 # configs/mmdet/detection/detection_onnxruntime_dynamic.py, which its pip
-# wheel does not ship (tools/deployment/deploy.py, README "Deployment").
+# wheel does not ship (tools/deployment/deploy.py, docs/deployment.md).
 onnx_config = dict(
     type='onnx',
     export_params=True,

@@ -12,7 +12,7 @@ from mmengine.runner import CheckpointLoader
 from mmdet.registry import MODELS
 from senet_mmdet.checkpoints.timm_hub import load_from_timm
 from .test_converters import assert_stages_match, senet_stages, timm_stages
-from .utils import randomize, readme_zoo_arguments, shown_arguments
+from .utils import randomize, zoo_arguments, shown_arguments
 
 # timm's SE-ResNet / SE-ResNeXt / SENet architectures with pretrained
 # weights, each with its first pretrained tag. The ByobNet-based ``*ts``
@@ -29,8 +29,8 @@ TIMM_SE_MODELS = sorted({
 }.values())
 
 
-def test_readme_zoo_lists_every_timm_se_weight():
-    listed = {name[len('timm://'):] for name in readme_zoo_arguments()
+def test_zoo_lists_every_timm_se_weight():
+    listed = {name[len('timm://'):] for name in zoo_arguments()
               if name.startswith('timm://')}
     assert listed == set(TIMM_SE_TAGS)
 
@@ -100,8 +100,8 @@ def test_timm_se_model_loads_with_parity(name, random_timm_weights):
     if not architecture.startswith('legacy_'):
         assert conventions['backbone']['anti_alias'] == ('aa' in
                                                          architecture)
-    # The README's zoo lists these arguments for every tag of the model.
-    zoo = readme_zoo_arguments()
+    # The zoo (docs/configs_and_weights.md) lists these arguments for every tag of the model.
+    zoo = zoo_arguments()
     for tag in TIMM_SE_TAGS:
         if tag.split('.')[0] == architecture:
             assert zoo[f'timm://{tag}'] == shown_arguments(

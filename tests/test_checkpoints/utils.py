@@ -1,5 +1,5 @@
 """What the checkpoint tests share: random weights for a source model,
-and the README's model-zoo tables, for the tests that check them against
+and the model-zoo tables of docs/configs_and_weights.md, for the tests that check them against
 what the converter derives. Needs nothing beyond the runtime requirements
 (the torch 2.1 stack's tests import it)."""
 import re
@@ -8,7 +8,7 @@ from typing import Dict
 
 import torch
 
-README = Path(__file__).parents[2] / 'README.md'
+ZOO_PAGE = Path(__file__).parents[2] / 'docs' / 'configs_and_weights.md'
 
 # Backbone arguments the zoo tables leave out when they hold these values.
 DEFAULTS = dict(se_ratio=16, avg_down=False, deep_stem=False,
@@ -16,11 +16,11 @@ DEFAULTS = dict(se_ratio=16, avg_down=False, deep_stem=False,
                 stem_pool='pytorch')
 
 
-def readme_zoo_arguments() -> Dict[str, str]:
+def zoo_arguments() -> Dict[str, str]:
     """checkpoint -> the backbone arguments its zoo row lists."""
     return dict(
         re.findall(r'^\| `([^`]+)` \| [^|]+ \| `([^`]+)` \|$',
-                   README.read_text(), re.MULTILINE))
+                   ZOO_PAGE.read_text(), re.MULTILINE))
 
 
 def shown_arguments(backbone: dict) -> str:

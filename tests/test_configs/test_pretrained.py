@@ -125,10 +125,12 @@ def test_offline_timm_weights_stop_naming_the_download_and_the_option(
     assert 'network is unreachable (made to fail)' in message
     url = timm.models.get_pretrained_cfg('legacy_seresnet50.in1k').url
     assert url in message
-    # The README's offline quick start downloads that file.
+    # The offline quick starts (README and its page) download that file.
     readme = (REPO / 'README.md').read_text()
     assert f'wget {url}' in readme
-    assert f'cp {osp.basename(url)} ~/.cache/torch/hub/checkpoints/' in readme
+    page = (REPO / 'docs' / 'configs_and_weights.md').read_text()
+    assert f'wget {url}' in page
+    assert f'cp {osp.basename(url)} ~/.cache/torch/hub/checkpoints/' in page
     assert '--cfg-options model.backbone.init_cfg.checkpoint=PATH' in message
     # The download, passed as that option says, loads.
     source = stand_in_download(tmp_path / 'download',

@@ -16,7 +16,7 @@ from senet_mmdet.checkpoints import ConversionError, load_converted
 from senet_mmdet.checkpoints.formats.paddleclas import (PdparamsError,
                                                       read_pdparams)
 from ..test_converters import assert_stages_match
-from ..utils import readme_zoo_arguments, shown_arguments
+from ..utils import zoo_arguments, shown_arguments
 
 # PaddleClas's SE models but SE_ResNeXt152_64x4d, whose code does not run
 # in paddle (its first block takes 64 channels from a 128-channel stem).
@@ -76,7 +76,7 @@ def test_paddleclas_weights_compute_what_paddleclas_computes(
     assert (backbone_args['style'], backbone_args['stem_pool']) == (
         'pytorch', 'pytorch')
     assert conventions.data_preprocessor['bgr_to_rgb']
-    assert readme_zoo_arguments()[f'checkpoints/{factory}_pretrained.pdparams'
+    assert zoo_arguments()[f'checkpoints/{factory}_pretrained.pdparams'
                                   ] == shown_arguments(backbone_args)
     ours = MODELS.build(dict(backbone_args))
     ours.load_state_dict(state_dict, strict=True)
