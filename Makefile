@@ -59,7 +59,8 @@ $(INSTALLED): $(REQUIREMENTS)
 	$(PIP) install -r requirements/torch.txt
 	$(PIP) install -r requirements.txt -r requirements/optional.txt \
 		-r requirements/tests.txt -r requirements/deploy.txt
-	$(PIP) install --no-deps -r requirements/tests-nodeps.txt
+	$(PIP) install --no-deps -r requirements/tests-nodeps.txt \
+		-r requirements/deploy-nodeps.txt
 	MAX_JOBS=$$(nproc) $(PIP) install --no-build-isolation -r requirements/mmcv.txt
 	echo "$(CURDIR)" > "$$($(VENV_PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/senet_mmdet.pth"
 	$(VENV_PYTHON) tools/check_install.py

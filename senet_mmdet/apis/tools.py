@@ -13,15 +13,18 @@ import torch
 from mmengine.config import Config
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import init_default_scope
+from mmengine.runner import EpochBasedTrainLoop
 
 import mmdet
 from mmdet.registry import MODELS
 from senet_mmdet.checkpoints import (PretrainedMismatchError,
                                      WeightsNotFetchedError)
 from senet_mmdet.datasets import DatasetError, check_dataset_files
-from senet_mmdet.engine import (UNSAFE_LOAD_FLAG, CheckpointError,
-                                NonFiniteTrainingError, allow_unsafe_load,
-                                checkpoint_problems, load_weights_only)
+from senet_mmdet.engine import (RESUMABLE_EXIT_CODE, UNSAFE_LOAD_FLAG,
+                                CheckpointError, CheckpointSaveError,
+                                NonFiniteTrainingError, TrainingInterrupted,
+                                allow_unsafe_load, checkpoint_problems,
+                                load_weights_only)
 
 # Our flags on top of MMDetection's (it would reject them): name -> help.
 FLAGS = {
@@ -141,9 +144,45 @@ def _cpu_distributed(args) -> dict:
     return {'model_wrapper_cfg.device_ids': None}
 
 
-def _training_hooks(cfg: Config) -> dict:
-    """The config options that put the reliability hooks into a run."""
-    options = {}
+def _resumable_loop(cfg: Config) -> dict:
+    """The config options that let an epoch-based run resume within an
+    epoch: :class:`ResumableEpochBasedTrainLoop`, and the training
+    dataloader's batch sampler wrapped in :class:`SkippableBatchSampler`.
+
+    Both replace their whole section of ``cfg`` (``_delete_``), which
+    already holds the user's ``--cfg-options`` under them."""
+    train_cfg = cfg.get('train_cfg') or {}
+    loop_type = train_cfg.get('type')
+    if loop_type in ('EpochBasedTrainLoop', EpochBasedTrainLoop) or (
+            loop_type is None and train_cfg.get('by_epoch', False)):
+        loop_type = 'ResumableEpochBasedTrainLoop'
+    if loop_type != 'ResumableEpochBasedTrainLoop':
+        return {}
+    loop = {key: value for key, value in train_cfg.items()
+            if key != 'by_epoch'}
+    loop.update(_delete_=True, type=loop_type)
+    loader = copy.deepcopy(cfg.train_dataloader.to_dict())
+    inner = loader.pop('batch_sampler', None)
+    if (inner or {}).get('type') != 'SkippableBatchSampler':
+        inner = dict(type='SkippableBatchSampler', batch_sampler=inner)
+        if inner['batch_sampler'] is None:
+            # torch's BatchSampler, built by the wrapper: DataLoader takes
+            # drop_last only without a batch sampler.
+            inner['drop_last'] = loader.pop('drop_last', False)
+    loader.update(_delete_=True, batch_sampler=inner)
+    return {'train_cfg': loop, 'train_dataloader': loader}
+
+
+def _training_options(cfg: Config, options: dict) -> dict:
+    """``options`` with those that put the reliability hooks and the
+    resumable loop into a run."""
+    resumable = _resumable_loop(cfg)
+    options = {
+        key: value
+        for key, value in options.items()
+        if key.split('.')[0] not in resumable
+    }
+    options.update(resumable)
     checkpoint = cfg.get('default_hooks', {}).get('checkpoint')
     if checkpoint and checkpoint.get('type') in ('CheckpointHook',
                                                   CheckpointHook):
@@ -242,7 +281,7 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     if given['--tensorboard']:
         options.update(_tensorboard(cfg))
     if name == 'train':
-        options.update(_training_hooks(cfg))
+        options = _training_options(cfg, options)
     if name == 'test':
         options['custom_hooks'] = [
             *cfg.get('custom_hooks', []),
@@ -253,11 +292,16 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     tool.parse_args = lambda: args
     try:
         tool.main()
-    except (CheckpointError, NonFiniteTrainingError, WeightsNotFetchedError,
-            PretrainedMismatchError) as error:
+    except (CheckpointError, CheckpointSaveError, NonFiniteTrainingError,
+            WeightsNotFetchedError, PretrainedMismatchError) as error:
         # Pretrained weights fail in the Runner's weight initialisation,
         # before the first iteration.
         sys.exit(f'error: {error}')
+    except TrainingInterrupted as stop:
+        # Every rank stopped at the same iteration, after the save.
+        print(f'stopped: {stop}', file=sys.stderr)
+        _end_process_group()
+        sys.exit(RESUMABLE_EXIT_CODE)
     _end_process_group()
 
 

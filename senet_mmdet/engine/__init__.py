@@ -2,9 +2,10 @@ from .checkpoint import (UNSAFE_LOAD_FLAG, CheckpointError, allow_unsafe_load,
                          checkpoint_problems, from_weights_only,
                          load_weights_only, to_weights_only)
 from .hooks import *  # noqa: F401,F403
+from .loops import ResumableEpochBasedTrainLoop
 
 __all__ = [
     'UNSAFE_LOAD_FLAG', 'CheckpointError', 'allow_unsafe_load',
     'checkpoint_problems', 'from_weights_only', 'load_weights_only',
-    'to_weights_only'
+    'to_weights_only', 'ResumableEpochBasedTrainLoop'
 ]

@@ -1,8 +1,9 @@
 """tools/deployment/deploy.py: the whole detector through mmdeploy to
-onnxruntime. The export tests run on the torch 2.1 stack (make
-test-torch21, which .ci/run runs); the others run on both stacks."""
+onnxruntime, on both tested stacks (make test: torch 2.13, with mmdeploy's
+shims; make test-torch21: torch 2.1)."""
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,14 +12,13 @@ from .utils import REPO, TOOLS, load_tool, python_tool, run
 DEPLOY = TOOLS / 'deployment' / 'deploy.py'
 
 
-def test_without_mmdeploy_the_error_names_the_torch21_stack(monkeypatch):
+def test_without_mmdeploy_the_error_names_the_install(monkeypatch):
     tool = load_tool(DEPLOY)
     monkeypatch.setitem(sys.modules, 'mmdeploy', None)
     with pytest.raises(tool.DeployError) as error:
         tool.require_mmdeploy()
     assert 'mmdeploy is not installed' in str(error.value)
-    assert 'make install-torch21' in str(error.value)
-    assert 'tools/deployment/pytorch2onnx.py' in str(error.value)
+    assert 'pip install --no-deps mmdeploy==1.3.1' in str(error.value)
 
 
 def test_matching_needs_label_box_and_score_within_bounds():
@@ -52,26 +52,47 @@ def test_matching_needs_label_box_and_score_within_bounds():
 
 
 def export_report(config, checkpoint, images, work_dir, *flags) -> dict:
-    pytest.importorskip(
-        'mmdeploy', reason='mmdeploy exports on the torch 2.1 stack: make '
-        'test-torch21 (.ci/run runs it)')
     weights = [] if checkpoint is None else [checkpoint]
     result = run(
         python_tool('deployment/deploy.py', config, *weights, '--image',
                     *images, '--work-dir', work_dir, '--repeat', 1, *flags),
         work_dir.parent)
     assert 'latency of test_step on the first image' in result.stdout
-    return json.loads((work_dir / 'report.json').read_text())
+    report = json.loads((work_dir / 'report.json').read_text())
+    assert_standard_operators_only(work_dir / 'end2end.onnx')
+    # The tool ran the file in a plain onnxruntime too, without mmdeploy's
+    # custom-op library, and got mmdeploy's backend model's outputs.
+    assert all(image['plain_onnxruntime']['same']
+               for image in report['images'])
+    assert 'plain onnxruntime, without mmdeploy' in result.stdout
+    return report
+
+
+def assert_standard_operators_only(onnx_file: Path) -> None:
+    """Any onnxruntime runs the file: every node is in ONNX's own domain,
+    RoIAlign and NMS included."""
+    import onnx
+    model = onnx.load(str(onnx_file))
+    assert {node.domain for node in model.graph.node} == {''}
+    assert {'RoiAlign', 'NonMaxSuppression'} <= {
+        node.op_type for node in model.graph.node}
 
 
 @pytest.mark.slow
 def test_trained_toy_detector_exports_with_detection_parity(
         trained, toy_root, tmp_path):
-    import onnx
+    import mmcv
     config, checkpoint = trained
-    images = sorted((toy_root / 'val').glob('*.png'))[:3]
-    report = export_report(config, checkpoint, images, tmp_path / 'deploy',
-                           '--score-thr', '0')
+    square = sorted((toy_root / 'val').glob('*.png'))[:2]
+    # Another size for the same file: the test pipeline fits 192 x 320
+    # into 256 x 256.
+    wide = tmp_path / 'wide.png'
+    mmcv.imwrite(mmcv.imresize(mmcv.imread(str(square[0])), (320, 192)),
+                 str(wide))
+    report = export_report(config, checkpoint, [*square, wide],
+                           tmp_path / 'deploy', '--score-thr', '0')
+    shapes = [image['input_shape'][2:] for image in report['images']]
+    assert shapes[0] == shapes[1] != shapes[2]
     for image in report['images']:
         export, mmdet = image['comparisons']
         # The test config keeps every detection (score_thr 0): the toy
@@ -85,37 +106,31 @@ def test_trained_toy_detector_exports_with_detection_parity(
         assert mmdet['onnxruntime'] <= 20 and mmdet['pytorch'] <= 20
         assert mmdet['same'] == (not mmdet['missing_in_pytorch']
                                  and not mmdet['missing_in_onnxruntime'])
-    # Standard ONNX operators only: any onnxruntime runs the file, without
-    # mmdeploy's custom-op library.
-    model = onnx.load(str(tmp_path / 'deploy' / 'end2end.onnx'))
-    assert {node.domain for node in model.graph.node} == {''}
-    assert {'RoiAlign', 'NonMaxSuppression'} <= {
-        node.op_type for node in model.graph.node}
 
 
 @pytest.mark.slow
 def test_flagship_exports_with_dynamic_size(toy_root, tmp_path):
     import mmcv
     import numpy as np
+    from mmengine.config import Config
     flagship = REPO / 'configs' / 'faster_rcnn_se_r50.py'
+    # Unchanged: the official weights' Caffe stem pool, exported as its
+    # exact -inf-padded form (CaffeMaxPool2d).
+    assert Config.fromfile(flagship).model.backbone.stem_pool == 'caffe'
     wide = tmp_path / 'wide.png'
     mmcv.imwrite(
-        np.random.default_rng(0).integers(0, 256, (200, 320, 3),
+        np.random.default_rng(0).integers(0, 256, (200, 304, 3),
                                           dtype=np.uint8), str(wide))
     square = sorted((toy_root / 'val').glob('*.png'))[0]
     # Random weights score every class alike (about 1/81): with the score
     # threshold at 0 the model keeps its 100 best detections to compare.
-    # The flagship's Caffe stem pool (ceil mode, for the official weights)
-    # does not export with dynamic sizes on torch 2.1 ("get_pool_ceil_padding,
-    # input size not accessible"; README, Deployment): padded pool here.
     report = export_report(flagship, None, [square, wide],
                            tmp_path / 'deploy', '--cfg-options',
-                           'model.test_cfg.rcnn.score_thr=0',
-                           'model.backbone.stem_pool=pytorch')
+                           'model.test_cfg.rcnn.score_thr=0')
     # The test pipeline resizes to at most 1333 x 800 and pads to 32: the
-    # file exported at 800 x 800 runs at 800 x 1280.
+    # file exported at 800 x 800 runs at 800 x 1216.
     assert [image['input_shape'] for image in report['images']] == [
-        [1, 3, 800, 800], [1, 3, 800, 1280]]
+        [1, 3, 800, 800], [1, 3, 800, 1216]]
     for image in report['images']:
         export, _ = image['comparisons']
         assert export['onnxruntime'] == export['pytorch'] == 100
@@ -134,9 +149,6 @@ def test_missing_image_is_named(trained, tmp_path):
 @pytest.mark.slow
 def test_other_backends_are_refused(trained, toy_root, tmp_path):
     config, checkpoint = trained
-    pytest.importorskip(
-        'mmdeploy', reason='mmdeploy exports on the torch 2.1 stack: make '
-        'test-torch21 (.ci/run runs it)')
     deploy_cfg = tmp_path / 'tensorrt.py'
     deploy_cfg.write_text(
         f"_base_ = '{REPO}/configs/deploy/detection_onnxruntime_dynamic.py'\n"

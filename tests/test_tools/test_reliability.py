@@ -29,7 +29,7 @@ train_cfg = dict(max_epochs=2, val_interval=1)
 
 def killed_at(moment: str, nth: int, command: list, cwd: Path) -> str:
     result = run(
-        [sys.executable, str(KILL_AT), moment, str(nth), *command[1:]],
+        [sys.executable, str(KILL_AT), f'{moment}:{nth}', *command[1:]],
         cwd, returncode=-9)
     return result.stdout + result.stderr
 

@@ -6,15 +6,18 @@ onnxruntime against PyTorch.
         [--work-dir work_dirs/deploy] [--score-thr 0.3] [--repeat N]
         [--cfg-options K=V ...]
 
-Runs where mmdeploy 1.3.1 can export: torch 2.1 (``make install-torch21``,
-then ``.venv-torch21/bin/python tools/deployment/deploy.py ...``). On torch
-2.13 it stops with an error naming that stack; there
-``tools/deployment/pytorch2onnx.py`` exports the backbone and neck.
+Runs on both tested stacks: torch 2.13 (``make install``, which installs
+mmdeploy 1.3.1 without its dependencies, so that its ``protobuf<=3.20.2``
+pin cannot downgrade what onnx 1.23 needs) and torch 2.1 (``make
+install-torch21``). On torch releases newer than mmdeploy, the export runs
+inside :func:`senet_mmdet.apis.deployment.mmdeploy_torch_compat`.
 
 The first image is the export's example input; every image is then run
 three ways:
 
-- onnxruntime, through mmdeploy's backend model;
+- onnxruntime, through mmdeploy's backend model (which loads mmdeploy's
+  custom-op library), and the raw file in a plain onnxruntime session
+  without that library: its outputs must be the same;
 - the same rewritten model in PyTorch (mmdeploy's rewriters active): the
   function the ONNX file should compute;
 - the model as MMDetection runs it (``test_step``).
@@ -43,22 +46,24 @@ import sys
 from typing import Dict, Tuple
 
 import numpy as np
+import onnxruntime
 import torch
 from mmengine.config import DictAction
 
 import senet_mmdet  # noqa: F401  (registers the SE modules)
 from senet_mmdet.apis import load_config
-from senet_mmdet.apis.deployment import (add_timing_and_loading_arguments,
-                                         check_arguments, median_seconds)
+from senet_mmdet.apis.deployment import (ExporterUnavailableError,
+                                         add_timing_and_loading_arguments,
+                                         check_arguments, median_seconds,
+                                         mmdeploy_torch_compat)
 from senet_mmdet.engine import allow_unsafe_load
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEPLOY_CFG = osp.join(REPO, 'configs', 'deploy',
                       'detection_onnxruntime_dynamic.py')
-TORCH21_HINT = ('mmdeploy 1.3.1 exports on torch 2.1: make install-torch21, '
-                'then run this tool with .venv-torch21/bin/python; on this '
-                'stack tools/deployment/pytorch2onnx.py exports the backbone '
-                'and neck')
+INSTALL_HINT = ('make install installs it (pip install --no-deps '
+                'mmdeploy==1.3.1 -r requirements/deploy.txt, see '
+                'requirements/deploy-nodeps.txt)')
 # Two detections are the same within these (pixels, score).
 BOX_BOUND = 1e-2
 SCORE_BOUND = 1e-4
@@ -102,8 +107,8 @@ def require_mmdeploy() -> None:
     try:
         import mmdeploy  # noqa: F401
     except ImportError as error:
-        raise DeployError(f'mmdeploy is not installed ({error}). '
-                          f'{TORCH21_HINT}') from None
+        raise DeployError(f'mmdeploy is not installed ({error}): '
+                          f'{INSTALL_HINT}') from None
 
 
 def detections(boxes: torch.Tensor, scores: torch.Tensor,
@@ -167,6 +172,19 @@ def compare(name: str, ours: Dict[str, np.ndarray],
         same=not forward['missing'] and not backward['missing'])
 
 
+def plain_difference(backend: Tuple[np.ndarray, np.ndarray],
+                     plain: Tuple[np.ndarray, np.ndarray]) -> dict:
+    """mmdeploy's backend model against a plain onnxruntime session of the
+    same file: the same labels and boxes and scores within float32
+    rounding."""
+    (dets, labels), (plain_dets, plain_labels) = backend, plain
+    same_shape = dets.shape == plain_dets.shape
+    max_diff = float(np.abs(dets - plain_dets).max(initial=0.0)) \
+        if same_shape else float('inf')
+    return dict(same=same_shape and np.array_equal(labels, plain_labels)
+                and max_diff <= 1e-5, max_diff=max_diff)
+
+
 def max_per_img(model_cfg) -> int:
     test_cfg = model_cfg.model.get('test_cfg') or {}
     head_cfg = test_cfg.get('rcnn', test_cfg)
@@ -198,16 +216,15 @@ def deploy(args) -> dict:
         torch.save({'state_dict': model.state_dict()}, checkpoint)
     onnx_name = get_ir_config(deploy_cfg).get('save_file', 'end2end.onnx')
     try:
-        torch2onnx(args.image[0], work_dir, onnx_name, deploy_cfg, model_cfg,
-                   checkpoint, device='cpu')
+        with mmdeploy_torch_compat():
+            torch2onnx(args.image[0], work_dir, onnx_name, deploy_cfg,
+                       model_cfg, checkpoint, device='cpu')
+    except ExporterUnavailableError as error:
+        raise DeployError(str(error)) from None
     except Exception as error:
-        # On torch 2.13 every model fails here: torch.onnx.export defaults
-        # to the dynamo exporter, and mmdeploy's RoIAlign symbolic imports
-        # _cast_Long, which torch's symbolics no longer have.
-        hint = '' if torch.__version__ < (2, 2) else f' {TORCH21_HINT}.'
         raise DeployError(
             f'mmdeploy could not export {args.config} on torch '
-            f'{torch.__version__}: {type(error).__name__}: {error}.{hint}'
+            f'{torch.__version__}: {type(error).__name__}: {error}'
         ) from error
     onnx_file = osp.join(work_dir, onnx_name)
 
@@ -219,6 +236,10 @@ def deploy(args) -> dict:
         backend=backend)
     runtime = processor.build_backend_model(
         [onnx_file], processor.update_data_preprocessor)
+    # The file alone, in onnxruntime without mmdeploy's custom operators.
+    plain = onnxruntime.InferenceSession(
+        onnx_file, providers=['CPUExecutionProvider'])
+    plain_input = plain.get_inputs()[0].name
     max_kept = max_per_img(model_cfg)
 
     # One run of the test pipeline per image: test_step takes its samples,
@@ -233,6 +254,8 @@ def deploy(args) -> dict:
             data = detector.data_preprocessor(samples, False)
             inputs = data['inputs']
             raw_dets, raw_labels = runtime.predict(inputs)[:2]
+            plain_dets, plain_labels = plain.run(
+                None, {plain_input: inputs.numpy()})[:2]
             with RewriterContext(cfg=deploy_cfg, backend=backend, opset=11):
                 torch_dets, torch_labels = rewritten(
                     inputs, data['data_samples'], mode='predict')[:2]
@@ -252,7 +275,10 @@ def deploy(args) -> dict:
         ]
         images.append(
             dict(image=image, input_shape=list(inputs.shape),
-                 comparisons=results))
+                 comparisons=results,
+                 plain_onnxruntime=plain_difference(
+                     (raw_dets.numpy(), raw_labels.numpy()),
+                     (plain_dets, plain_labels))))
 
     timed = samples_per_image[0]
     with torch.no_grad():
@@ -303,6 +329,11 @@ def print_report(report: dict, repeat: int) -> None:
         checked, missing = summary(report, name)
         print(f'{AGAINST[name]}: {checked - missing} of {checked} checked '
               'detections the same')
+    plain = [image['plain_onnxruntime'] for image in report['images']]
+    print('plain onnxruntime, without mmdeploy\'s custom operators: '
+          f'{sum(row["same"] for row in plain)} of {len(plain)} images give '
+          'the same outputs (largest difference '
+          f'{max(row["max_diff"] for row in plain):.3g})')
     torch_ms = report['torch_seconds'] * 1000
     ort_ms = report['onnxruntime_seconds'] * 1000
     print(f'latency of test_step on the first image (median of {repeat}): '
@@ -327,6 +358,12 @@ def main() -> int:
     if summary(report, 'export')[1]:
         print('error: the ONNX file does not compute what the model '
               'computes in PyTorch (see the table)', file=sys.stderr)
+        return 1
+    if not all(image['plain_onnxruntime']['same']
+               for image in report['images']):
+        print('error: a plain onnxruntime, without mmdeploy\'s custom '
+              'operators, does not compute what mmdeploy\'s backend model '
+              'computes (report.json, plain_onnxruntime)', file=sys.stderr)
         return 1
     return 0
 

@@ -14,6 +14,7 @@ from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from mmdet.models.layers import ResLayer
 from mmdet.registry import MODELS, WEIGHT_INITIALIZERS
 from senet_mmdet.arch_settings import TIMM_DEPTHS
+from senet_mmdet.models.layers.caffe_pool import CaffeMaxPool2d
 from senet_mmdet.models.layers.se import (GATES, SQUEEZES, SqueezeExcitation,
                                           conv_output_mean,
                                           is_compiling, is_frozen_batchnorm,
@@ -407,9 +408,9 @@ class SEResNet(ResNet):
             **kwargs)
         self.stem_pool = stem_pool
         if stem_pool == 'caffe':
-            # Caffe's pooling rounds the output size up instead of padding.
-            self.maxpool = nn.MaxPool2d(
-                kernel_size=3, stride=2, padding=0, ceil_mode=True)
+            # Caffe's pooling rounds the output size up instead of padding;
+            # computed in a form that exports with dynamic input sizes.
+            self.maxpool = CaffeMaxPool2d()
         if stem_pool == 'avg':
             # Kept under ResNet's name, which its forward calls.
             self.maxpool = nn.AvgPool2d(kernel_size=2, stride=2)

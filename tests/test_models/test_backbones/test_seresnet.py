@@ -11,6 +11,7 @@ from senet_mmdet.models.backbones import (SEBasicBlock, SEBottleneck,
                                           SEResNet)
 from senet_mmdet.models.backbones import seresnet as seresnet_module
 from senet_mmdet.models.layers import se as se_module
+from senet_mmdet.models.layers.caffe_pool import CaffeMaxPool2d
 from senet_mmdet.models.layers import SqueezeExcitation
 from .utils import FC_PARAMS, check_norm_state, count_params, se_params
 
@@ -393,7 +394,7 @@ def test_seresnet_bad_arguments(kwargs, message):
 
 def test_caffe_stem_pool_rounds_up_without_padding():
     caffe = SEResNet(depth=18, stem_pool='caffe').eval()
-    assert (caffe.maxpool.padding, caffe.maxpool.ceil_mode) == (0, True)
+    assert isinstance(caffe.maxpool, CaffeMaxPool2d)
     pytorch = SEResNet(depth=18).eval()
     pytorch.load_state_dict(caffe.state_dict())
     # 97 -> 49 after the stem conv; Caffe pools that to 24, padding to 25.

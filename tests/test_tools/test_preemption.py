@@ -1,0 +1,183 @@
+"""A signal is a checkpoint, not a loss: SIGTERM, SIGUSR1 or SIGUSR2 stops a
+run after the iteration it arrives in, with a mid-epoch checkpoint from
+which ``--resume`` goes on exactly; a kill -9 loses at most the mid-epoch
+interval; an interrupted evaluation runs again; a full disk stops the run
+naming what it needs (launchers: test_launchers.py).
+
+Signals and kills come from ``kill_at.py``, at chosen iterations,
+evaluation batches and saves of the run's own process.
+"""
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import torch
+
+from senet_mmdet.engine import RESUMABLE_EXIT_CODE
+from .test_reliability import KILL_AT
+from .utils import python_tool, run, tiny_config
+
+pytestmark = pytest.mark.slow
+
+# Two epochs of 4 iterations, evaluated and saved after each, one epoch
+# checkpoint kept, and a mid-epoch checkpoint every 3 iterations.
+INTERVAL = 3
+RESUMABLE = f'''default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(interval=1, max_keep_ckpts=1,
+                    mid_epoch_interval={INTERVAL}))
+train_cfg = dict(max_epochs=2, val_interval=1)
+'''
+
+
+def interrupted(specs: List[str], command: list, cwd: Path,
+                returncode: int = RESUMABLE_EXIT_CODE) -> str:
+    result = run([sys.executable, str(KILL_AT), *specs, *command[1:]], cwd,
+                 returncode=returncode)
+    return result.stdout + result.stderr
+
+
+def checkpoint_state(path: Path) -> dict:
+    checkpoint = torch.load(path, weights_only=True)
+    return dict(model=checkpoint['state_dict'],
+                optimizer=checkpoint['optimizer'],
+                param_schedulers=checkpoint['param_schedulers'])
+
+
+def assert_bitwise_equal(resumed: dict, uninterrupted: dict) -> None:
+    """Every tensor bitwise, every other value equal, the same structure."""
+    flat, structure = torch.utils._pytree.tree_flatten(resumed)
+    reference, reference_structure = torch.utils._pytree.tree_flatten(
+        uninterrupted)
+    assert structure == reference_structure
+    for got, want in zip(flat, reference):
+        if isinstance(want, torch.Tensor):
+            assert torch.equal(got, want)
+        else:
+            assert got == want
+
+
+def logged(work_dir: Path, key: str) -> Dict[int, float]:
+    """``key`` by step from every run's scalars.json in ``work_dir``; a
+    step logged twice (an iteration trained twice) is an error."""
+    values: Dict[int, float] = {}
+    for scalars in sorted(work_dir.glob('*/vis_data/scalars.json')):
+        for line in scalars.read_text().splitlines():
+            entry = json.loads(line)
+            if key in entry:
+                assert entry['step'] not in values, (key, entry['step'])
+                values[entry['step']] = entry[key]
+    return values
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(toy_root, tmp_path_factory):
+    folder = tmp_path_factory.mktemp('uninterrupted')
+    config = tiny_config(folder, toy_root, epochs=2, extra=RESUMABLE)
+    work = folder / 'work'
+    run(python_tool('train.py', config, '--work-dir', work), folder)
+    return config, work
+
+
+def test_signals_lose_no_iteration_and_resume_to_the_same_run(
+        uninterrupted, tmp_path):
+    config, reference = uninterrupted
+    work = tmp_path / 'work'
+    command = python_tool('train.py', config, '--work-dir', work)
+    resume = [*command, '--resume']
+    last = work / 'last_checkpoint'
+
+    # SIGUSR1 before iteration 2: saved after it, mid-epoch.
+    log = interrupted(['iteration:2:SIGUSR1'], command, tmp_path)
+    assert ('SIGUSR1 received: training stopped after iteration 2 (epoch 1, '
+            f'batch 2); {work}/epoch_1_iter_2.pth holds everything') in log
+    assert last.read_text() == str(work / 'epoch_1_iter_2.pth')
+
+    # SIGUSR2 during the first evaluation: the epoch's checkpoint exists,
+    # the evaluation stops and is not recorded as done.
+    log = interrupted(['evaluation:1:SIGUSR2'], resume, tmp_path)
+    assert 'resuming epoch 1 at batch 3' in log
+    assert 'SIGUSR2 received: training stopped after evaluation batch 1 ' \
+        'after epoch 1; the evaluation runs again on resume' in log
+    assert last.read_text() == str(work / 'epoch_1.pth')
+    assert not (work / 'evaluated_epochs.json').exists()
+
+    # SIGTERM before the resumed run's second iteration (iteration 6), and
+    # a second SIGTERM while that save is being written.
+    log = interrupted(['iteration:2:SIGTERM', 'save:1:SIGTERM'], resume,
+                      tmp_path)
+    assert 'running it again' in log and 'coco/bbox_mAP' in log
+    assert json.loads((work / 'evaluated_epochs.json').read_text()) == [1]
+    assert 'SIGTERM received: training stopped after iteration 6 (epoch 2, ' \
+        'batch 2)' in log
+    assert last.read_text() == str(work / 'epoch_2_iter_6.pth')
+    # Only the newest mid-epoch checkpoint is kept, and no fragment.
+    assert sorted(p.name for p in work.glob('*.pth*')) == [
+        'epoch_1.pth', 'epoch_2_iter_6.pth']
+
+    result = run(resume, tmp_path)
+    assert 'resuming epoch 2 at batch 3' in result.stdout + result.stderr
+    assert json.loads((work / 'evaluated_epochs.json').read_text()) == [1, 2]
+    assert sorted(p.name for p in work.glob('*.pth*')) == ['epoch_2.pth']
+
+    # Bitwise the uninterrupted run: weights, optimizer, schedulers, and
+    # every logged loss and learning rate, each iteration logged once.
+    assert_bitwise_equal(checkpoint_state(work / 'epoch_2.pth'),
+                         checkpoint_state(reference / 'epoch_2.pth'))
+    for key in ('loss', 'loss_cls', 'loss_rpn_bbox', 'lr'):
+        assert logged(work, key) == logged(reference, key), key
+    assert sorted(logged(work, 'loss')) == list(range(1, 9))
+    assert logged(work, 'coco/bbox_mAP') == logged(reference,
+                                                   'coco/bbox_mAP')
+
+
+def test_kill_9_loses_less_than_the_mid_epoch_interval(uninterrupted,
+                                                      tmp_path):
+    config, reference = uninterrupted
+    work = tmp_path / 'work'
+    command = python_tool('train.py', config, '--work-dir', work)
+    # Killed before iteration 8, 7 done: the newest checkpoint is the
+    # mid-epoch one of iteration 6, so one iteration is lost (at most
+    # INTERVAL - 1 can be).
+    interrupted(['iteration:8:SIGKILL'], command, tmp_path, returncode=-9)
+    assert (work / 'last_checkpoint').read_text() == str(
+        work / 'epoch_2_iter_6.pth')
+    result = run([*command, '--resume'], tmp_path)
+    log = result.stdout + result.stderr
+    assert 'resumed epoch: 1, iter: 6' in log
+    assert 'resuming epoch 2 at batch 3' in log
+    assert_bitwise_equal(checkpoint_state(work / 'epoch_2.pth'),
+                         checkpoint_state(reference / 'epoch_2.pth'))
+
+
+def test_a_full_disk_stops_the_run_naming_space_and_resume(
+        uninterrupted, tmp_path):
+    config, _ = uninterrupted
+    work = tmp_path / 'work'
+    command = python_tool('train.py', config, '--work-dir', work)
+    # The second save (epoch_1.pth, after the mid-epoch one of iteration
+    # 3) finds the disk full halfway.
+    log = interrupted(['save:2:ENOSPC'], command, tmp_path, returncode=1)
+    error = log.strip().splitlines()[-1]
+    assert error.startswith(f'error: no space left in {work} to write '
+                            'epoch_1.pth: it needs about ')
+    needed, free = [
+        int(number.replace(',', ''))
+        for number in (error.split('needs about ')[1].split(' bytes')[0],
+                       error.split(' bytes and ')[1].split(' bytes')[0])
+    ]
+    size = (work / 'epoch_1_iter_3.pth').stat().st_size
+    # The estimate counts tensors; the file adds the config and metadata.
+    assert 0.9 * size < needed <= size
+    assert free > 0
+    assert (f'the previous checkpoint, {work}/epoch_1_iter_3.pth, is intact'
+            in error)
+    assert f'python tools/train.py {config} --work-dir {work} --resume' in (
+        error)
+    # The fragment is gone at once; last_checkpoint names the intact file.
+    assert sorted(p.name for p in work.glob('*.pth*')) == [
+        'epoch_1_iter_3.pth']
+    assert (work / 'last_checkpoint').read_text() == str(
+        work / 'epoch_1_iter_3.pth')
