@@ -126,7 +126,7 @@ MMCV21_CACHE := $(HOME)/.cache/pip-mmcv-torch21
 # and test through our tools, and the mmdeploy export.
 TORCH21_TESTS := tests/test_models tests/test_engine tests/test_configs \
 	tests/test_registry.py tests/test_tools/test_train_test.py \
-	tests/test_tools/test_mmdeploy.py
+	tests/test_tools/test_mmdeploy.py tests/test_apis/test_deployment.py
 
 install-torch21: $(INSTALLED21)
 

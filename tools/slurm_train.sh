@@ -3,6 +3,9 @@
 # task's node is the master (MASTER_PORT, default 29500, must be free).
 #   GPUS=16 GPUS_PER_NODE=8 tools/slurm_train.sh PARTITION JOB_NAME CONFIG \
 #       WORK_DIR [train.py args]
+# SIGNAL (default USR2@120): Slurm sends that signal this many seconds
+# before the time limit, and the tasks save and stop (status 75); resume
+# with --resume. tools/slurm_batch.sh also requeues the job by itself.
 set -euo pipefail
 if [ $# -lt 4 ]; then
     echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py args]" >&2
@@ -24,6 +27,7 @@ if [ "$CPU_ONLY" = 1 ]; then
     GRES=()
 fi
 PYTHON=${PYTHON:-python}
+SIGNAL=${SIGNAL:-USR2@120}
 
 set -x
 PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" \
@@ -34,6 +38,7 @@ srun -p "$PARTITION" \
     --ntasks-per-node="$GPUS_PER_NODE" \
     --cpus-per-task="$CPUS_PER_TASK" \
     --kill-on-bad-exit=1 \
+    --signal="$SIGNAL" \
     $SRUN_ARGS \
     "$PYTHON" -u "$(dirname "$0")/train.py" "$CONFIG" \
     --work-dir="$WORK_DIR" --launcher=slurm "${@:5}"

@@ -7,3 +7,8 @@ model = dict(backbone=dict(
     type='SEResNet', se_ratio=16, style='caffe', stem_pool='caffe',
     init_cfg=dict(type='Pretrained',
                   checkpoint='timm://legacy_seresnet50.in1k')))
+
+# A mid-epoch checkpoint every 1000 iterations, as in the flagship
+# (configs/faster_rcnn_se_r50.py says why).
+default_hooks = dict(
+    checkpoint=dict(type='AtomicCheckpointHook', mid_epoch_interval=1000))

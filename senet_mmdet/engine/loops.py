@@ -13,7 +13,12 @@ from senet_mmdet.datasets.samplers import SkippableBatchSampler
 def random_states() -> Dict[str, Any]:
     """The global generators' states: Python's, NumPy's, torch's CPU one
     and, where there is CUDA, every device's."""
-    states = dict(python=random.getstate(), numpy=np.random.get_state(),
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    # As int64: torch < 2.3 cannot turn a uint32 array into a tensor, which
+    # the weights-only checkpoint stores it as.
+    states = dict(python=random.getstate(),
+                  numpy=(name, keys.astype(np.int64), position, has_gauss,
+                         cached),
                   torch=torch.get_rng_state())
     if torch.cuda.is_available():
         states['cuda'] = torch.cuda.get_rng_state_all()

@@ -58,6 +58,14 @@ class StopRequests:
             signal.signal(number, handler)
         self._previous.clear()
 
+    def ignore(self) -> None:
+        """Ignore the signals from now on: the run is stopping, and a
+        launcher that sees one rank exit first signals the others (srun's
+        --kill-on-bad-exit), which must still exit with their own status,
+        also while the interpreter shuts down."""
+        for number in self.numbers.values():
+            signal.signal(number, signal.SIG_IGN)
+
     def _record(self, number: int, frame: Optional[FrameType]) -> None:
         if self.received is None:
             self.received = number

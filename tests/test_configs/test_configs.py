@@ -48,12 +48,22 @@ def test_config_inherits_mmdet_and_runs_loss_and_predict(path):
     assert root_base(path).startswith('mmdet::')
     cfg = Config.fromfile(path)
     with_se = cfg.model.backbone.type in SE_BACKBONES
-    # Plain baselines are MMDetection's configs and need no import.
-    assert ('custom_imports' in cfg) == (with_se or 'toy' in path.name)
-    if with_se:
+    # Plain baselines are MMDetection's configs; the epoch-based ones take
+    # the SE configs' checkpoint hook, which needs the import.
+    checkpoint = cfg.default_hooks.checkpoint
+    own_hook = checkpoint.type == 'AtomicCheckpointHook'
+    assert ('custom_imports' in cfg) == (with_se or 'toy' in path.name
+                                         or own_hook)
+    if 'custom_imports' in cfg:
         assert cfg.custom_imports.imports == ['senet_mmdet']
-    else:
+    if not with_se:
         assert cfg.model.backbone.type == 'ResNet'
+    # Every epoch-based COCO config writes a mid-epoch checkpoint every
+    # 1000 iterations (configs/faster_rcnn_se_r50.py says why).
+    epoch_based = cfg.train_cfg.get('type', 'EpochBasedTrainLoop') == (
+        'EpochBasedTrainLoop')
+    if epoch_based and 'coco' in path.name:
+        assert own_hook and checkpoint.mid_epoch_interval == 1000
     # Fewer RoIs than COCO training samples and test proposals keep the
     # C4 heads (conv5 on every RoI) quick on a CPU; nothing else changes.
     rcnn = cfg.model.get('train_cfg', {}).get('rcnn', {})

@@ -8,6 +8,11 @@ Environment (torchrun and srun hand it to every rank):
     KILL_RANK, KILL_AT_ITER   that rank SIGKILLs itself before that global
                       iteration (0-based), writing ``killed.json`` (rank and
                       time) first, as the out-of-memory killer would
+    TERM_AGENT_AT_ITER  rank 0 sends SIGTERM to its parent (torchrun's
+                      agent) before that global iteration, writing
+                      ``signalled.json`` (time) first
+Rank 0 also writes ``progress.json`` (the iterations done) after each
+iteration, for a test that signals a job from outside.
 """
 import json
 import os
@@ -33,6 +38,17 @@ class RankReportHook(Hook):
             (Path(os.environ['RANK_REPORT_DIR']) / 'killed.json').write_text(
                 json.dumps(killed))
             os.kill(os.getpid(), signal.SIGKILL)
+        if (get_rank() == 0 and os.environ.get('TERM_AGENT_AT_ITER') == str(
+                runner.iter)):
+            (Path(os.environ['RANK_REPORT_DIR']) /
+             'signalled.json').write_text(json.dumps(dict(time=time.time())))
+            os.kill(os.getppid(), signal.SIGTERM)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if get_rank() == 0:
+            (Path(os.environ['RANK_REPORT_DIR']) / 'progress.json').write_text(
+                json.dumps(dict(iter=runner.iter + 1, time=time.time())))
 
     def after_train(self, runner):
         folder = Path(os.environ['RANK_REPORT_DIR'])

@@ -322,3 +322,132 @@ def test_slurm_task_that_dies_ends_the_job_and_resumes(
     assert 'resumed epoch: 1' in resumed.stdout + resumed.stderr
     assert (work_dir / 'epoch_2.pth').is_file()
     assert reported(tmp_path / 'reports')[1][0]['iter'] == 4
+
+
+# Signals (test_preemption.py for one process): 3 epochs of 2 steps.
+PREEMPTED_EPOCHS = 3
+
+
+@pytest.fixture(scope='module')
+def two_ranks(tmp_path_factory, toy_root):
+    """The reference for the signalled jobs: 2 processes on one node,
+    uninterrupted, 3 epochs."""
+    folder = tmp_path_factory.mktemp('two_ranks')
+    config = tiny_config(folder, toy_root, epochs=PREEMPTED_EPOCHS,
+                         extra=REPORT)
+    env = launcher_env(folder / 'reports', PORT=str(free_port()))
+    run(['bash', str(TOOLS / 'dist_train.sh'), config, '2', '--work-dir',
+         folder / 'work'], folder, env=env)
+    return dict(config=config, reports=reported(folder / 'reports'))
+
+
+def assert_same_run(ranks: dict, reference: dict) -> None:
+    """Every rank's weights (BatchNorm statistics included) bitwise those
+    of the same rank in the uninterrupted run."""
+    for rank in (0, 1):
+        assert ranks[rank][0]['iter'] == reference[rank][0]['iter']
+        assert_same_weights(ranks[rank][1], reference[rank][1])
+
+
+def test_sigterm_to_torchruns_agent_saves_on_both_ranks_and_resumes(
+        two_ranks, tmp_path):
+    work_dir = tmp_path / 'work'
+    reports = tmp_path / 'reports'
+    command = ['bash', str(TOOLS / 'dist_train.sh'), two_ranks['config'], '2',
+               '--work-dir', str(work_dir)]
+    # Rank 0 sends SIGTERM to its agent before iteration 4; the agent
+    # passes it to both workers.
+    env = launcher_env(reports, PORT=str(free_port()),
+                       TERM_AGENT_AT_ITER='3')
+    stopped = subprocess.run(command, cwd=tmp_path, env=env, text=True,
+                             capture_output=True, timeout=TIMEOUT)
+    ended = time.time()
+    output = stopped.stdout + stopped.stderr
+    assert stopped.returncode != 0
+    lines = [line for line in output.splitlines()
+             if line.startswith('stopped: SIGTERM received: training '
+                                'stopped after iteration ')]
+    # Both ranks stopped, at the same iteration, after the save.
+    assert len(lines) == 2 and lines[0] == lines[1], output[-3000:]
+    done = int(lines[0].split('after iteration ')[1].split()[0])
+    epoch, batch = (done - 1) // 2 + 1, (done - 1) % 2 + 1
+    saved = work_dir / f'epoch_{epoch}_iter_{done}.pth'
+    assert f'(epoch {epoch}, batch {batch}); {saved} holds' in lines[0]
+    assert (work_dir / 'last_checkpoint').read_text() == str(saved)
+    signalled = json.loads((reports / 'signalled.json').read_text())['time']
+    print(f'\nSIGTERM to torchrun\'s agent: both ranks saved iteration '
+          f'{done} and the job ended {ended - signalled:.1f} s later')
+    # Slurm's default KillWait: SIGKILL follows SIGTERM 30 s later.
+    assert ended - signalled < 30
+
+    env = launcher_env(reports, PORT=str(free_port()))
+    resumed = run([*command, '--resume'], tmp_path, env=env)
+    assert (f'resuming epoch {epoch} after its batch {batch} of 2' in
+            resumed.stdout + resumed.stderr)
+    assert_same_run(reported(reports), two_ranks['reports'])
+
+
+def job_state(job: str, env: dict) -> dict:
+    shown = subprocess.run(['scontrol', 'show', 'job', job], env=env,
+                           capture_output=True, text=True, check=True).stdout
+    return dict(field.split('=', 1) for field in shown.split()
+                if '=' in field)
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, f'waited {seconds} s for {what}'
+        time.sleep(1)
+
+
+def test_slurm_batch_job_signalled_twice_requeues_itself_to_the_end(
+        two_ranks, slurm, tmp_path):
+    work_dir = tmp_path / 'work'
+    reports = tmp_path / 'reports'
+    log = tmp_path / 'job.log'
+    env = launcher_env(reports, **slurm, MAX_REQUEUES='2',
+                       MASTER_PORT=str(free_port()))
+    # Submitted from the repository root, where the script finds tools/.
+    job = subprocess.run(
+        ['sbatch', '-p', 'local', '--ntasks=2', '--cpus-per-task=1',
+         f'--output={log}', '--parsable',
+         str(TOOLS / 'slurm_batch.sh'), str(two_ranks['config']),
+         str(work_dir)], cwd=REPO, env=env, capture_output=True, text=True,
+        check=True).stdout.strip()
+    progress = reports / 'progress.json'
+
+    def iterations() -> int:
+        return json.loads(progress.read_text())['iter'] if (
+            progress.is_file()) else 0
+
+    def running() -> bool:
+        return job_state(job, env)['JobState'] == 'RUNNING'
+
+    trained = 0
+    for restarts in (1, 2):
+        # Once this start has trained an iteration, signal the batch
+        # script as Slurm does 120 s before the time limit.
+        wait_for(lambda: running() and iterations() > trained, 300,
+                 f'start {restarts} of job {job} to train')
+        subprocess.run(['scancel', '--signal=USR2', '--batch', job], env=env,
+                       check=True)
+        # Saved, stopped and requeued by the script (Slurm delays a
+        # requeued job's start by about 2 minutes).
+        wait_for(lambda: job_state(job, env)['Restarts'] == str(restarts),
+                 120, f'requeue {restarts} of job {job}')
+        trained = iterations()
+    wait_for(lambda: job_state(job, env)['JobState'] == 'COMPLETED', 400,
+             f'job {job} to complete')
+    output = log.read_text()
+    assert output.count('slurm_batch: SIGUSR2 received') == 2, output[-3000:]
+    assert output.count('slurm_batch: the training saved and stopped; '
+                        f'requeueing job {job}') == 2
+    assert 'start 3 (requeued 2 of at most 2 times)' in output
+    assert output.count('stopped: SIGUSR2 received') == 4  # 2 tasks, twice
+    # srun: 'task 1: Exited with exit code 75', or 'tasks 0-1: ...'; no
+    # task killed by --kill-on-bad-exit before its own exit.
+    assert output.count('Exited with exit code 75') >= 2
+    assert 'Terminated' not in output and 'Killed' not in output
+    assert (work_dir / f'epoch_{PREEMPTED_EPOCHS}.pth').is_file()
+    assert_same_run(reported(reports), two_ranks['reports'])

@@ -98,7 +98,7 @@ def test_signals_lose_no_iteration_and_resume_to_the_same_run(
     # SIGUSR2 during the first evaluation: the epoch's checkpoint exists,
     # the evaluation stops and is not recorded as done.
     log = interrupted(['evaluation:1:SIGUSR2'], resume, tmp_path)
-    assert 'resuming epoch 1 at batch 3' in log
+    assert 'resuming epoch 1 after its batch 2 of 4' in log
     assert 'SIGUSR2 received: training stopped after evaluation batch 1 ' \
         'after epoch 1; the evaluation runs again on resume' in log
     assert last.read_text() == str(work / 'epoch_1.pth')
@@ -118,7 +118,7 @@ def test_signals_lose_no_iteration_and_resume_to_the_same_run(
         'epoch_1.pth', 'epoch_2_iter_6.pth']
 
     result = run(resume, tmp_path)
-    assert 'resuming epoch 2 at batch 3' in result.stdout + result.stderr
+    assert 'resuming epoch 2 after its batch 2 of 4' in result.stdout + result.stderr
     assert json.loads((work / 'evaluated_epochs.json').read_text()) == [1, 2]
     assert sorted(p.name for p in work.glob('*.pth*')) == ['epoch_2.pth']
 
@@ -147,7 +147,7 @@ def test_kill_9_loses_less_than_the_mid_epoch_interval(uninterrupted,
     result = run([*command, '--resume'], tmp_path)
     log = result.stdout + result.stderr
     assert 'resumed epoch: 1, iter: 6' in log
-    assert 'resuming epoch 2 at batch 3' in log
+    assert 'resuming epoch 2 after its batch 2 of 4' in log
     assert_bitwise_equal(checkpoint_state(work / 'epoch_2.pth'),
                          checkpoint_state(reference / 'epoch_2.pth'))
 

@@ -14,7 +14,7 @@ from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
-from mmengine.runner import EpochBasedTrainLoop
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
 from mmdet.registry import HOOKS
 from ..checkpoint import (PARTIAL_SUFFIX, commit_checkpoint,
@@ -121,7 +121,15 @@ class AtomicCheckpointHook(CheckpointHook):
                     osp.join(glob.escape(self.out_dir), '*' + PARTIAL_SUFFIX)):
                 os.remove(fragment)
             self._warn_if_short_of_space(runner)
-        self.stop_requests.install()
+        if self._within_epoch(runner) or self._iteration_based(runner):
+            self.stop_requests.install()
+        elif self.stop_requests.numbers or self.mid_epoch_interval:
+            runner.logger.warning(
+                'save_on_signals and mid_epoch_interval need '
+                "train_cfg.type='ResumableEpochBasedTrainLoop' in an "
+                "epoch-based run (senet_mmdet's tools/train.py sets it): "
+                'signals are left to their default action and no '
+                'mid-epoch checkpoint is written')
         self._saved_iter = runner.iter
         resume, self._resume = self._resume, None
         if runner.iter == 0:
@@ -161,9 +169,10 @@ class AtomicCheckpointHook(CheckpointHook):
                         and not self._epoch_checkpoint_due(runner, batch_idx))
             if periodic or signal_name:
                 self._save_mid_epoch(runner, done, batch_idx + 1)
-        elif signal_name and self._saved_iter != done:
-            # An iteration-based loop: an ordinary iter_N.pth, which
-            # mmengine resumes at that iteration.
+        elif (signal_name and self._iteration_based(runner)
+              and self._saved_iter != done):
+            # An ordinary iter_N.pth, which mmengine resumes at that
+            # iteration.
             self._save_checkpoint_with_step(
                 runner, done, meta=dict(epoch=runner.epoch, iter=done))
         if signal_name:
@@ -190,9 +199,13 @@ class AtomicCheckpointHook(CheckpointHook):
                     meta)
             else:
                 self._save_checkpoint_with_step(runner, runner.iter, meta)
-        self._stop(runner, signal_name,
-                   f'evaluation batch {batch_idx + 1} after epoch '
-                   f'{runner.epoch}; the evaluation runs again on resume')
+        if self._epoch_based(runner):
+            where = (f'evaluation batch {batch_idx + 1} after epoch '
+                     f'{runner.epoch}; the evaluation runs again on resume')
+        else:
+            where = (f'evaluation batch {batch_idx + 1} after iteration '
+                     f'{runner.iter}')
+        self._stop(runner, signal_name, where)
 
     def after_val_epoch(self, runner, metrics) -> None:
         super().after_val_epoch(runner, metrics)
@@ -210,6 +223,10 @@ class AtomicCheckpointHook(CheckpointHook):
     @staticmethod
     def _within_epoch(runner) -> bool:
         return isinstance(runner.train_loop, ResumableEpochBasedTrainLoop)
+
+    @staticmethod
+    def _iteration_based(runner) -> bool:
+        return isinstance(runner.train_loop, IterBasedTrainLoop)
 
     @staticmethod
     def _epoch_based(runner) -> bool:
@@ -262,8 +279,9 @@ class AtomicCheckpointHook(CheckpointHook):
             states = [None] * get_world_size()
         runner.train_loop.resume_within_epoch(resume['batches'],
                                               states[get_rank()])
-        runner.logger.info(f'resuming epoch {runner.epoch + 1} at batch '
-                           f'{resume["batches"] + 1}')
+        runner.logger.info(
+            f'resuming epoch {runner.epoch + 1} after its batch '
+            f'{resume["batches"]} of {len(runner.train_dataloader)}')
 
     def _evaluated(self, runner) -> List[int]:
         path = osp.join(runner.work_dir, EVALUATED_FILE)
@@ -284,6 +302,7 @@ class AtomicCheckpointHook(CheckpointHook):
         return scheduled and epoch not in self._evaluated(runner)
 
     def _stop(self, runner, signal_name: str, where: str) -> None:
+        self.stop_requests.ignore()
         command = (f'python tools/train.py {runner.cfg.filename} --work-dir '
                    f'{runner.work_dir} --resume')
         raise TrainingInterrupted(
