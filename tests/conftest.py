@@ -10,6 +10,8 @@ LARGEST = ('senet154', 'senet-154', 'aa201d')
 # `make test` hands each of its two processes one file at a time, and a
 # long file begun last would leave one process working alone at the end.
 LONGEST_FIRST = (
+    'tests/test_tools/test_preemption.py',
+    'tests/test_tools/test_mmdeploy.py',
     'tests/test_tools/test_reliability.py',
     'tests/test_tools/test_compare.py',
     'tests/test_tools/test_benchmark.py',
