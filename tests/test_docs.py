@@ -94,7 +94,8 @@ def expand_braces(pattern: str) -> List[str]:
     parts = re.split(r'\{([^{}]*)\}', pattern)
     choices = [[part] if i % 2 == 0 else part.split(',')
                for i, part in enumerate(parts)]
-    return [''.join(combination) for combination in itertools.product(*choices)]
+    return [''.join(combination)
+            for combination in itertools.product(*choices)]
 
 
 def exists(root: Path, pattern: str) -> bool:

@@ -168,8 +168,9 @@ def account_for_keys(backbone: nn.Module,
             'tools/model_converters/senet2mmdet.py')
 
 
-# Configs that load ImageNet weights with SE modules (docs/configs_and_weights.md, "model
-# zoo"), named by the error that refuses plain ResNet weights.
+# Configs that load ImageNet weights with SE modules
+# (docs/configs_and_weights.md, "Model zoo"), named by the error that
+# refuses plain ResNet weights.
 SE_WEIGHT_CONFIGS = ('configs/faster_rcnn_se_r50.py',
                      'configs/senet/faster-rcnn_se-r50-timm_fpn_1x_coco.py')
 # The classifier of torchvision's (and mmpretrain-free) plain ResNets.
@@ -199,7 +200,8 @@ def load_plain(backbone: nn.Module, state_dict: Dict[str, Tensor],
             f'{type(backbone).__name__} its SE modules would stay untrained '
             "random layers, and the paper's detection gains come from SE "
             'weights pretrained on ImageNet. Load SE weights instead, as '
-            f'{" and ".join(SE_WEIGHT_CONFIGS)} do (docs/configs_and_weights.md, "Model zoo"); '
+            f'{" and ".join(SE_WEIGHT_CONFIGS)} do '
+            '(docs/configs_and_weights.md, "Model zoo"); '
             'or, to start SE from plain weights on purpose, set '
             "init_cfg=dict(type='Pretrained', checkpoint=..., "
             'allow_plain=True): the plain tensors load exactly and every '

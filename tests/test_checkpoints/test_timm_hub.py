@@ -100,7 +100,8 @@ def test_timm_se_model_loads_with_parity(name, random_timm_weights):
     if not architecture.startswith('legacy_'):
         assert conventions['backbone']['anti_alias'] == ('aa' in
                                                          architecture)
-    # The zoo (docs/configs_and_weights.md) lists these arguments for every tag of the model.
+    # The zoo (docs/configs_and_weights.md) lists these arguments for every
+    # tag of the model.
     zoo = zoo_arguments()
     for tag in TIMM_SE_TAGS:
         if tag.split('.')[0] == architecture:

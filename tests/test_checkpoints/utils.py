@@ -1,7 +1,7 @@
 """What the checkpoint tests share: random weights for a source model,
-and the model-zoo tables of docs/configs_and_weights.md, for the tests that check them against
-what the converter derives. Needs nothing beyond the runtime requirements
-(the torch 2.1 stack's tests import it)."""
+and the model-zoo tables of docs/configs_and_weights.md, for the tests that
+check them against what the converter derives. Needs nothing beyond the
+runtime requirements (the torch 2.1 stack's tests import it)."""
 import re
 from pathlib import Path
 from typing import Dict

@@ -301,8 +301,9 @@ def test_user_config_inherits_senet_mmdet_scope(tmp_path):
 
 
 def test_readme_other_se_weights_config_fits_them(tmp_path):
-    """docs/configs_and_weights.md, "Quick start": the flagship started from timm's own SE-ResNet-50
-    takes the conventions those weights record."""
+    """docs/configs_and_weights.md, "Quick start": the flagship started
+    from timm's own SE-ResNet-50 takes the conventions those weights
+    record."""
     user_cfg = tmp_path / 'faster-rcnn_se-r50-timm-weights_fpn_1x_coco.py'
     user_cfg.write_text(
         "_base_ = 'senet_mmdet::senet/faster-rcnn_se-r50_fpn_1x_coco.py'\n"
