@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmengine.optim import OptimWrapper
+from mmengine.runner import EpochBasedTrainLoop
 
-from senet_mmdet.engine import AtomicCheckpointHook
+from senet_mmdet.engine import AtomicCheckpointHook, CheckpointError
 
 
 def runner_of(model: torch.nn.Module, optimizer, warnings: list):
@@ -66,3 +67,17 @@ def test_warns_before_training_when_two_checkpoints_do_not_fit(
                         lambda path: usage._replace(free=24240))
     hook._warn_if_short_of_space(runner)
     assert len(warnings) == 1
+
+
+def test_a_mid_epoch_checkpoint_needs_the_resumable_loop():
+    """Resumed by mmengine's own loop, it would start its epoch over: the
+    hook refuses, naming the loop to use."""
+    runner = SimpleNamespace(train_loop=EpochBasedTrainLoop.__new__(
+        EpochBasedTrainLoop))
+    with pytest.raises(CheckpointError) as error:
+        AtomicCheckpointHook(interval=1)._resume_within_epoch(
+            runner, dict(batches=2, random_states=[None]))
+    assert str(error.value) == (
+        'the checkpoint was written in the middle of an epoch; resuming it '
+        "needs train_cfg.type='ResumableEpochBasedTrainLoop' (senet_mmdet's "
+        'tools/train.py sets it)')

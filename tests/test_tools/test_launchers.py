@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from .utils import (REPO, TIMEOUT, TOOLS, free_port, metrics, python_tool,
-                    run, tiny_config)
+                    run, tiny_config, wait_for)
 
 pytestmark = pytest.mark.launchers
 
@@ -394,13 +394,6 @@ def job_state(job: str, env: dict) -> dict:
                 if '=' in field)
 
 
-def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.time() + seconds
-    while not condition():
-        assert time.time() < deadline, f'waited {seconds} s for {what}'
-        time.sleep(1)
-
-
 def test_slurm_batch_job_signalled_twice_requeues_itself_to_the_end(
         two_ranks, slurm, tmp_path):
     work_dir = tmp_path / 'work'
@@ -429,16 +422,16 @@ def test_slurm_batch_job_signalled_twice_requeues_itself_to_the_end(
         # Once this start has trained an iteration, signal the batch
         # script as Slurm does 120 s before the time limit.
         wait_for(lambda: running() and iterations() > trained, 300,
-                 f'start {restarts} of job {job} to train')
+                 f'start {restarts} of job {job} to train', every=1)
         subprocess.run(['scancel', '--signal=USR2', '--batch', job], env=env,
                        check=True)
         # Saved, stopped and requeued by the script (Slurm delays a
         # requeued job's start by about 2 minutes).
         wait_for(lambda: job_state(job, env)['Restarts'] == str(restarts),
-                 120, f'requeue {restarts} of job {job}')
+                 120, f'requeue {restarts} of job {job}', every=1)
         trained = iterations()
     wait_for(lambda: job_state(job, env)['JobState'] == 'COMPLETED', 400,
-             f'job {job} to complete')
+             f'job {job} to complete', every=1)
     output = log.read_text()
     assert output.count('slurm_batch: SIGUSR2 received') == 2, output[-3000:]
     assert output.count('slurm_batch: the training saved and stopped; '

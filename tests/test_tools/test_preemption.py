@@ -17,7 +17,7 @@ import torch
 
 from senet_mmdet.engine import RESUMABLE_EXIT_CODE
 from .test_reliability import KILL_AT
-from .utils import python_tool, run, tiny_config
+from .utils import assert_bitwise_equal, python_tool, run, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -44,19 +44,6 @@ def checkpoint_state(path: Path) -> dict:
     return dict(model=checkpoint['state_dict'],
                 optimizer=checkpoint['optimizer'],
                 param_schedulers=checkpoint['param_schedulers'])
-
-
-def assert_bitwise_equal(resumed: dict, uninterrupted: dict) -> None:
-    """Every tensor bitwise, every other value equal, the same structure."""
-    flat, structure = torch.utils._pytree.tree_flatten(resumed)
-    reference, reference_structure = torch.utils._pytree.tree_flatten(
-        uninterrupted)
-    assert structure == reference_structure
-    for got, want in zip(flat, reference):
-        if isinstance(want, torch.Tensor):
-            assert torch.equal(got, want)
-        else:
-            assert got == want
 
 
 def logged(work_dir: Path, key: str) -> Dict[int, float]:

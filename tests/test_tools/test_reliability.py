@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from senet_mmdet.datasets import ToyShapesSpec, make_toy_coco
-from .utils import SPEC, failing, python_tool, run, tiny_config
+from .utils import (SPEC, assert_bitwise_equal, failing, python_tool, run,
+                    tiny_config)
 
 # Every test here trains or tests a detector in a subprocess.
 pytestmark = pytest.mark.slow
@@ -38,15 +39,6 @@ def tensors(path: Path) -> dict:
     checkpoint = torch.load(path, weights_only=True)
     return dict(model=checkpoint['state_dict'],
                 optimizer=checkpoint['optimizer']['state'])
-
-
-def assert_bitwise_equal(resumed: dict, uninterrupted: dict) -> None:
-    for part in ('model', 'optimizer'):
-        flat = torch.utils._pytree.tree_flatten(resumed[part])
-        reference = torch.utils._pytree.tree_flatten(uninterrupted[part])
-        assert flat[1] == reference[1], part
-        for got, want in zip(flat[0], reference[0]):
-            assert torch.equal(torch.as_tensor(got), torch.as_tensor(want))
 
 
 def test_runs_killed_at_any_moment_resume_to_the_same_weights(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .utils import REPO, TOOLS
+from .utils import REPO, TOOLS, wait_for
 
 BATCH = TOOLS / 'slurm_batch.sh'
 
@@ -67,10 +67,7 @@ def test_a_signal_to_the_script_reaches_the_training(tmp_path):
     env = stand_ins(
         tmp_path, 'trap "exit 75" USR2\nwhile :; do sleep 0.1; done')
     job = batch(tmp_path, env)
-    deadline = time.time() + 30
-    while not (tmp_path / 'srun_args').exists():
-        assert time.time() < deadline
-        time.sleep(0.1)
+    wait_for((tmp_path / 'srun_args').exists, 30, 'srun to start')
     time.sleep(0.5)
     job.send_signal(signal.SIGUSR2)
     out, err = job.communicate(timeout=60)

@@ -8,8 +8,11 @@ import runpy
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
+
+import torch
 
 REPO = Path(__file__).parents[2]
 TOOLS = REPO / 'tools'
@@ -132,3 +135,27 @@ def free_port() -> int:
 
 def metrics(work_dir: Path) -> dict:
     return json.loads((work_dir / 'test_metrics.json').read_text())
+
+
+def assert_bitwise_equal(resumed: dict, uninterrupted: dict) -> None:
+    """The same structure, every tensor bitwise equal and every other value
+    equal (what a resumed run must reproduce of an uninterrupted one)."""
+    flat, structure = torch.utils._pytree.tree_flatten(resumed)
+    reference, reference_structure = torch.utils._pytree.tree_flatten(
+        uninterrupted)
+    assert structure == reference_structure
+    for got, want in zip(flat, reference):
+        if isinstance(want, torch.Tensor):
+            assert torch.equal(got, want)
+        else:
+            assert got == want
+
+
+def wait_for(condition, seconds: float, what: str,
+             every: float = 0.1) -> None:
+    """Poll ``condition`` every ``every`` seconds until it holds, at most
+    ``seconds``."""
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, f'waited {seconds} s for {what}'
+        time.sleep(every)

@@ -17,9 +17,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
 from mmdet.registry import HOOKS
-from ..checkpoint import (PARTIAL_SUFFIX, commit_checkpoint,
-                          from_weights_only, to_weights_only,
-                          write_text_atomically)
+from ..checkpoint import (PARTIAL_SUFFIX, CheckpointError,
+                          commit_checkpoint, from_weights_only,
+                          to_weights_only, write_text_atomically)
 from ..loops import ResumableEpochBasedTrainLoop, random_states
 from ..signals import DEFAULT_SIGNALS, StopRequests
 
@@ -265,7 +265,7 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def _resume_within_epoch(self, runner, resume: dict) -> None:
         if not self._within_epoch(runner):
-            raise CheckpointSaveError(
+            raise CheckpointError(
                 'the checkpoint was written in the middle of an epoch; '
                 "resuming it needs train_cfg.type='ResumableEpochBasedTrain"
                 "Loop' (senet_mmdet's tools/train.py sets it)")
