@@ -74,3 +74,13 @@ def test_a_signal_to_the_script_reaches_the_training(tmp_path):
     assert job.returncode == 0, out + err
     assert 'slurm_batch: SIGUSR2 received, passed to the training tasks' in out
     assert (tmp_path / 'scontrol_calls').read_text() == 'requeue 7\n'
+
+
+def test_missing_arguments_print_the_usage(tmp_path):
+    env = stand_ins(tmp_path, 'exit 0')
+    job = subprocess.run(['bash', str(BATCH), 'config.py'], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert job.returncode == 2
+    assert 'usage: sbatch [options]' in job.stderr
+    assert 'CONFIG WORK_DIR [train.py args]' in job.stderr
+    assert not (tmp_path / 'srun_args').exists()
