@@ -6,7 +6,9 @@
 # release: 77.63 %). Those weights take the
 # stride on the first 1x1 (caffe style) and Caffe's unpadded ceil-mode stem
 # pool; their input is RGB with the ImageNet mean/std, MMDetection's R-50
-# data preprocessor, so only the backbone differs from the plain config.
+# data preprocessor. Beside the backbone, it differs from MMDetection's
+# config only in the checkpoint hook (a mid-epoch checkpoint, below), which
+# the plain baseline configs/senet/faster-rcnn_r50_fpn_1x_coco.py shares.
 # Train: python tools/train.py configs/faster_rcnn_se_r50.py
 # Offline: download the weights (the error says from where) and add
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH

@@ -33,10 +33,12 @@ FLAGS = {
     'the run (minutes on COCO)',
     UNSAFE_LOAD_FLAG: 'unpickle in full the checkpoints that weights-only '
     'loading refuses (can run code in the file: trusted files only)',
-    '--allow-mismatch': 'test: evaluate a checkpoint whose tensors do not '
-    'fit the model (missing, unexpected, other shapes)',
-    '--allow-nonfinite': 'test: evaluate a checkpoint with NaN or infinite '
-    'weights',
+}
+# Ours for tools/test.py only (tools/train.py's --help does not list them).
+TEST_FLAGS = {
+    '--allow-mismatch': 'evaluate a checkpoint whose tensors do not fit the '
+    'model (missing, unexpected, other shapes)',
+    '--allow-nonfinite': 'evaluate a checkpoint with NaN or infinite weights',
 }
 # What training adds to any config: mmengine's checkpoint hook made safe
 # against kills, a stop at the first non-finite loss, and per-epoch seeds
@@ -253,13 +255,15 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     or is not finite, pretrained weights that cannot be fetched (offline)
     or do not fit end the run with an ``error:`` line before its first
     iteration, ``--launcher pytorch`` and ``--launcher slurm`` also run on
-    CPU-only machines (gloo), and the :data:`FLAGS` are ours.
+    CPU-only machines (gloo), and the :data:`FLAGS` (and, for testing,
+    :data:`TEST_FLAGS`) are ours.
     """
     tool = mmdet_tool(name)
-    given = {flag: _pop_flag(flag) for flag in FLAGS}
+    flags = {**FLAGS, **(TEST_FLAGS if name == 'test' else {})}
+    given = {flag: _pop_flag(flag) for flag in flags}
     if {'-h', '--help'} & set(sys.argv[1:]):
         print('senet_mmdet flags (before MMDetection\'s):\n' + ''.join(
-            f'  {flag:<20}{text}\n' for flag, text in FLAGS.items()))
+            f'  {flag:<20}{text}\n' for flag, text in flags.items()))
     args = tool.parse_args()
     if given[UNSAFE_LOAD_FLAG]:
         allow_unsafe_load()

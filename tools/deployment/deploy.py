@@ -13,11 +13,12 @@ install-torch21``). On torch releases newer than mmdeploy, the export runs
 inside :func:`senet_mmdet.apis.deployment.mmdeploy_torch_compat`.
 
 The first image is the export's example input; every image is then run
-three ways:
+four ways:
 
 - onnxruntime, through mmdeploy's backend model (which loads mmdeploy's
-  custom-op library), and the raw file in a plain onnxruntime session
-  without that library: its outputs must be the same;
+  custom-op library);
+- the raw file in a plain onnxruntime session without that library: its
+  outputs must be the backend model's;
 - the same rewritten model in PyTorch (mmdeploy's rewriters active): the
   function the ONNX file should compute;
 - the model as MMDetection runs it (``test_step``).
