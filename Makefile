@@ -23,10 +23,20 @@
 # make test-torch21: the tests named in TORCH21_TESTS on that stack, the
 #               whole-detector mmdeploy export among them (.ci/run runs it).
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# The interpreter: PYTHON=python3.12 names one; unset, the newest of
+# python3.13 ... python3.10, python3 on PATH that runs is used
+# (tools/install/python.sh, which also refuses a .venv/ made by another).
+# PYTHONS is the range the pinned stack is tested on (docs/installation.md).
+PYTHON ?=
+PYTHONS := 3.10 3.13
+VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python
 PIP := $(VENV_PYTHON) -m pip
+VENV_SETUP := PYTHON="$(PYTHON)" tools/install/python.sh venv
+# Compiles mmcv against the venv's torch once per Python and torch (the
+# wheel is kept in ~/.cache/senet_mmdet/mmcv-wheels) and installs it; it
+# fixes mmcv 2.1.0's setup.py for Python 3.13.
+MMCV_WHEEL := tools/install/mmcv_wheel.py
 # Written last by a successful install; make rebuilds only when it is older
 # than one of these files, so a second `make install` does nothing.
 INSTALLED := $(VENV)/.installed
@@ -44,24 +54,27 @@ SEEDS ?= 3
 .PHONY: install test test-quick test-launchers demo demo-mask excitation \
 	compare bench clean install-torch21 test-torch21
 
+# A finished venv is up to date by its timestamp alone: this check refuses
+# one made by another Python than PYTHON names.
 install: $(INSTALLED)
+	@$(VENV_SETUP) $(VENV) $(PYTHONS)
 
 # Order matters: torch first; mmcv last, compiled against that torch without
-# build isolation (9-14 min on 2 cores the first time; pip caches the wheel,
-# so later installs take seconds). This checkout goes on the venv's path
+# build isolation (9-14 min on 2 cores the first time; later installs take
+# seconds from the wheel cache). This checkout goes on the venv's path
 # through a .pth file rather than `pip install -e .`: an editable install
 # puts its metadata in site-packages, where mmengine then looks for the
 # shipped configs, and `senet_mmdet::` bases would not resolve.
 
 $(INSTALLED): $(REQUIREMENTS)
-	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
+	$(VENV_SETUP) $(VENV) $(PYTHONS)
 	$(PIP) install -r requirements/build.txt
 	$(PIP) install -r requirements/torch.txt
 	$(PIP) install -r requirements.txt -r requirements/optional.txt \
 		-r requirements/tests.txt -r requirements/deploy.txt
 	$(PIP) install --no-deps -r requirements/tests-nodeps.txt \
 		-r requirements/deploy-nodeps.txt
-	MAX_JOBS=$$(nproc) $(PIP) install --no-build-isolation -r requirements/mmcv.txt
+	$(VENV_PYTHON) $(MMCV_WHEEL)
 	echo "$(CURDIR)" > "$$($(VENV_PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/senet_mmdet.pth"
 	$(VENV_PYTHON) tools/check_install.py
 	touch $@
@@ -111,16 +124,15 @@ demo-mask: install
 bench: install
 	$(VENV_PYTHON) tools/analysis/benchmark.py --out work_dirs/benchmark.json
 
-# The torch 2.1 stack. pip's wheel cache is keyed by the sdist, not by the
-# torch a wheel was compiled against, so this stack's mmcv build gets a cache
-# of its own: the default one would hand it the torch 2.13 build.
+# The torch 2.1 stack. torch 2.1.2 has wheels for Python <= 3.11. Its mmcv
+# build is cached apart from the torch 2.13 one (the cache is keyed by torch).
+PYTHONS21 := 3.10 3.11
 VENV21 := .venv-torch21
 VENV21_PYTHON := $(VENV21)/bin/python
 PIP21 := $(VENV21_PYTHON) -m pip
 INSTALLED21 := $(VENV21)/.installed
 REQUIREMENTS21 := requirements.txt requirements/build.txt \
 	requirements/mmcv.txt $(wildcard requirements/torch21/*.txt)
-MMCV21_CACHE := $(HOME)/.cache/pip-mmcv-torch21
 # What the torch 2.1 stack runs: the backbones, the SE layer and its fused
 # step, the checkpoint loading and saving, every config, a short training
 # and test through our tools, and the mmdeploy export.
@@ -129,16 +141,16 @@ TORCH21_TESTS := tests/test_models tests/test_engine tests/test_configs \
 	tests/test_tools/test_mmdeploy.py tests/test_apis/test_deployment.py
 
 install-torch21: $(INSTALLED21)
+	@$(VENV_SETUP) $(VENV21) $(PYTHONS21)
 
 $(INSTALLED21): $(REQUIREMENTS21)
-	test -x $(VENV21_PYTHON) || $(PYTHON) -m venv $(VENV21)
+	$(VENV_SETUP) $(VENV21) $(PYTHONS21)
 	$(PIP21) install -r requirements/build.txt
 	$(PIP21) install -r requirements/torch21/torch.txt
 	$(PIP21) install -r requirements/torch21/torch.txt -r requirements.txt \
 		-r requirements/torch21/optional.txt \
 		-r requirements/torch21/deploy.txt -r requirements/torch21/tests.txt
-	MAX_JOBS=$$(nproc) PIP_CACHE_DIR=$(MMCV21_CACHE) $(PIP21) install \
-		--no-build-isolation -r requirements/mmcv.txt
+	$(VENV21_PYTHON) $(MMCV_WHEEL)
 	echo "$(CURDIR)" > "$$($(VENV21_PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/senet_mmdet.pth"
 	$(VENV21_PYTHON) tools/check_install.py
 	touch $@
