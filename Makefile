@@ -127,7 +127,7 @@ bench: install
 # The torch 2.1 stack. torch 2.1.2 has wheels for Python <= 3.11. Its mmcv
 # build is cached apart from the torch 2.13 one (the cache is keyed by torch).
 PYTHONS21 := 3.10 3.11
-VENV21 := .venv-torch21
+VENV21 ?= .venv-torch21
 VENV21_PYTHON := $(VENV21)/bin/python
 PIP21 := $(VENV21_PYTHON) -m pip
 INSTALLED21 := $(VENV21)/.installed
