@@ -201,10 +201,17 @@ def test_finished_venv_outside_the_range_is_refused(bin_dir, tmp_path):
 
 
 def make(target, *variables, path):
+    # Under `make test PYTHON=... VENV=...` (as .ci/run's second stage runs
+    # it) MAKEFLAGS would hand the outer make's variables to this one.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'PYTHON', 'VENV')
+    }
     return subprocess.run(
         ['make', '--no-print-directory', target, *variables],
         cwd=REPO,
-        env=dict(os.environ, PATH=f'{path}:/usr/bin:/bin'),
+        env=dict(env, PATH=f'{path}:/usr/bin:/bin'),
         capture_output=True,
         text=True)
 
