@@ -1,0 +1,30 @@
+"""What ``--help`` of our train and test tools lists: our flags first,
+test-only ones for tools/test.py alone, then MMDetection's."""
+from pathlib import Path
+
+from senet_mmdet.apis.tools import FLAGS, TEST_FLAGS
+
+from .utils import tool_in_process
+
+REPO = Path(__file__).parents[2]
+
+
+def test_train_help_lists_only_the_flags_training_takes():
+    result = tool_in_process('train.py', '--help', cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert all(flag in result.stdout for flag in FLAGS)
+    assert not any(flag in result.stdout for flag in TEST_FLAGS)
+    assert '--auto-scale-lr' in result.stdout  # MMDetection's own
+
+
+def test_test_help_lists_the_test_flags_too():
+    result = tool_in_process('test.py', '--help', cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert all(flag in result.stdout for flag in {**FLAGS, **TEST_FLAGS})
+
+
+def test_train_rejects_a_test_only_flag():
+    result = tool_in_process('train.py', 'configs/faster_rcnn_se_r50.py',
+                             '--allow-mismatch', cwd=REPO)
+    assert result.returncode == 2
+    assert 'unrecognized arguments: --allow-mismatch' in result.stderr
