@@ -1,10 +1,18 @@
 from .check import (DatasetError, DatasetNotFoundError, DatasetWarning,
                     check_coco_annotations, check_dataset_files)
+from .converters import (IMAGE_SUFFIXES, Box, LabeledImage, read_csv,
+                         read_voc, read_voc_folder, read_yolo, relabel,
+                         to_coco, write_json)
 from .samplers import SkippableBatchSampler
+from .tiling import (TileRule, cut_box, split_by_source, tile_coco,
+                     tile_windows)
 from .toy import TOY_CLASSES, ToyShapesDataset, ToyShapesSpec, make_toy_coco
 
 __all__ = [
     'DatasetError', 'DatasetNotFoundError', 'DatasetWarning',
-    'check_coco_annotations', 'check_dataset_files', 'SkippableBatchSampler',
-    'TOY_CLASSES', 'ToyShapesDataset', 'ToyShapesSpec', 'make_toy_coco'
+    'check_coco_annotations', 'check_dataset_files', 'IMAGE_SUFFIXES', 'Box',
+    'LabeledImage', 'read_csv', 'read_voc', 'read_voc_folder', 'read_yolo',
+    'relabel', 'to_coco', 'write_json', 'SkippableBatchSampler', 'TileRule',
+    'cut_box', 'split_by_source', 'tile_coco', 'tile_windows', 'TOY_CLASSES',
+    'ToyShapesDataset', 'ToyShapesSpec', 'make_toy_coco'
 ]

@@ -40,7 +40,7 @@ class DatasetWarning(UserWarning):
     """Annotations that MMDetection would skip without saying so."""
 
 
-def _listing(entries: List[str]) -> str:
+def listing(entries: List[str]) -> str:
     more = len(entries) - MAX_LISTED
     shown = '; '.join(entries[:MAX_LISTED])
     return shown + (f'; and {more} more' if more > 0 else '')
@@ -92,12 +92,31 @@ def _load_json(path: str) -> dict:
     return coco
 
 
+# Category names that stand for "no object" (labelme's COCO export writes
+# ``{"id": 0, "name": "_background_"}``); MMDetection has no background
+# class: its heads add one of their own after the num_classes object classes.
+BACKGROUND_NAMES = ('_background_', 'background', '__background__')
+
+
 def _check_classes(path: str, coco: dict,
                    classes: Optional[Sequence[str]]) -> Dict[int, str]:
-    """Category id -> name; error if a configured class is not there."""
+    """Category id -> name; error if a configured class is not there, is a
+    background category, or if the configured order is not the file's."""
     categories = {cat.get('id'): cat.get('name') for cat in coco['categories']}
     if classes is None:
         return categories
+    background = [
+        f'category id {cat_id} {name!r}'
+        for cat_id, name in categories.items()
+        if str(name).lower() in BACKGROUND_NAMES and name in classes
+    ]
+    if background:
+        raise DatasetError(
+            f'{path}: the config\'s classes include {listing(background)}, '
+            'which marks unlabelled pixels (labelme\'s COCO export writes '
+            'it), not objects: MMDetection adds a background class of its '
+            'own. Remove it from metainfo=dict(classes=(...)) and count '
+            'num_classes without it')
     absent = [name for name in classes if name not in categories.values()]
     if absent:
         raise DatasetError(
@@ -105,8 +124,23 @@ def _check_classes(path: str, coco: dict,
             f'this file, which has {sorted(map(str, categories.values()))}; '
             'set the dataset\'s metainfo=dict(classes=(...)) to names from '
             'the file (and num_classes in the heads to match)')
+    # CocoDataset numbers the labels in the file's category order
+    # (``get_cat_ids`` filters "categories" as listed) but names label i
+    # after classes[i]: another order trains and evaluates correctly and
+    # names every prediction after another class.
+    in_file = [name for name in categories.values() if name in classes]
+    if in_file != list(classes):
+        raise DatasetError(
+            f'{path}: the config lists classes {list(classes)}, but this '
+            f'file lists these categories in the order {in_file} (ids '
+            f'{[i for i, n in categories.items() if n in classes]}), and '
+            'MMDetection numbers the labels in the file\'s order: '
+            'predictions would carry the wrong class names. Set '
+            f'metainfo=dict(classes={tuple(in_file)!r}) (and keep '
+            'num_classes), or reorder "categories" in the file')
     unused = sorted(
-        str(name) for name in categories.values() if name not in classes)
+        str(name) for name in categories.values()
+        if name not in classes and str(name).lower() not in BACKGROUND_NAMES)
     if unused:
         warnings.warn(
             f'{path}: categories {unused} are not among the config\'s '
@@ -128,17 +162,20 @@ def _duplicates(entries: List[dict], key: str) -> List[str]:
 def _check_unique(ann_file: str, coco: dict) -> None:
     """pycocotools indexes images and annotations by id: a repeated id
     silently replaces an entry in evaluation, and a repeated file name
-    trains one picture twice under two sets of boxes."""
+    trains one picture twice under two sets of boxes; a category name
+    listed twice gives one class two labels."""
     repeats = [
-        f'{what} {key} {_listing(values)}'
+        f'{what} {key} {listing(values)}'
         for what, entries, key in (('image', coco['images'], 'id'),
                                    ('image', coco['images'], 'file_name'),
-                                   ('annotation', coco['annotations'], 'id'))
+                                   ('annotation', coco['annotations'], 'id'),
+                                   ('category', coco['categories'], 'id'),
+                                   ('category', coco['categories'], 'name'))
         if (values := _duplicates(entries, key))
     ]
     if repeats:
         raise DatasetError(
-            f'{ann_file}: ids and file names must be unique, but these '
+            f'{ann_file}: ids and names must be unique, but these '
             f'repeat: {"; ".join(repeats)}; renumber the entries (or merge '
             'the files with a tool that does)')
 
@@ -195,20 +232,44 @@ def check_image_files(ann_file: str, img_dir: str, images: List[dict],
     if broken:
         raise DatasetError(
             f'{ann_file}: {len(broken)} image(s) do not decode: '
-            f'{_listing(broken)}; re-download or re-encode them, or remove '
+            f'{listing(broken)}; re-download or re-encode them, or remove '
             'their entries (and annotations)')
     if resized:
         warnings.warn(
             f'{ann_file}: {len(resized)} image(s) differ in size from the '
             f'annotation file, so their boxes may not match: '
-            f'{_listing(resized)}', DatasetWarning)
+            f'{listing(resized)}', DatasetWarning)
+
+
+def _warn_empty_images(ann_file: str, coco: dict, classes: Dict[int, str],
+                       use: str, skips_empty: bool) -> None:
+    """Warn about images without a box of the classes, saying what
+    ``use`` does with them (MMDetection does it silently)."""
+    boxed = {ann.get('image_id') for ann in coco['annotations']
+             if ann.get('category_id') in classes}
+    empty = [f'image id {image.get("id")} ({image.get("file_name")})'
+             for image in coco['images'] if image.get('id') not in boxed]
+    if not empty:
+        return
+    if skips_empty:
+        what = ('skipped by training (filter_cfg=dict(filter_empty_gt='
+                'True)); if they show no object and should teach the '
+                'background, set filter_empty_gt=False')
+    else:
+        what = (f'used by {use} as images without objects (any detection '
+                'there is a false positive)')
+    warnings.warn(
+        f'{ann_file}: {len(empty)} of {len(coco["images"])} images have no '
+        f'box of the classes: {listing(empty)}; they are {what}; if their '
+        'boxes are missing, add them', DatasetWarning)
 
 
 def check_coco_annotations(ann_file: str,
                            img_dir: str,
                            classes: Optional[Sequence[str]] = None,
                            use: str = 'the run',
-                           check_images: bool = False) -> None:
+                           check_images: bool = False,
+                           skips_empty: bool = False) -> None:
     """Check a COCO instances file against its image folder and classes.
 
     Raises :class:`DatasetError` for malformed JSON, no images or no
@@ -217,10 +278,13 @@ def check_coco_annotations(ann_file: str,
     or category does not exist, and with ``check_images`` for an image that
     does not decode (:func:`check_image_files`). Warns
     (:class:`DatasetWarning`) about degenerate boxes and boxes outside
-    their image, counted, with the first few named.
+    their image, and images without a box of the classes, counted, with
+    the first few named.
 
     Args:
         use: What reads the file, for the messages (e.g. the loader key).
+        skips_empty: Whether the dataset leaves out images without boxes
+            (``filter_cfg=dict(filter_empty_gt=True)``), for the warning.
     """
     coco = _load_json(ann_file)
     for key in ('images', 'annotations'):
@@ -244,7 +308,7 @@ def check_coco_annotations(ann_file: str,
     if missing_images:
         raise DatasetError(
             f'{ann_file}: {len(missing_images)} image file(s) listed in it '
-            f'do not exist: {_listing(missing_images)}; check data_prefix '
+            f'do not exist: {listing(missing_images)}; check data_prefix '
             'or restore the files')
     broken, unusable = [], {}
     for ann in coco['annotations']:
@@ -274,11 +338,15 @@ def check_coco_annotations(ann_file: str,
                 f'{entry}: bbox {bbox} {problem}')
     if broken:
         raise DatasetError(f'{ann_file}: {len(broken)} broken annotation(s): '
-                           f'{_listing(broken)}')
+                           f'{listing(broken)}')
     for kind, entries in unusable.items():
         warnings.warn(
             f'{ann_file}: {len(entries)} of {len(coco["annotations"])} '
-            f'boxes are {kind}: {_listing(entries)}', DatasetWarning)
+            f'boxes are {kind}: {listing(entries)}', DatasetWarning)
+    _warn_empty_images(ann_file, coco, {
+        cat_id: name for cat_id, name in categories.items()
+        if classes is None or name in classes
+    }, use, skips_empty)
     if check_images:
         check_image_files(ann_file, img_dir, coco['images'])
 
@@ -305,7 +373,11 @@ def check_dataset_files(cfg: Config,
         loaders: The dataloader keys to check, e.g. ``('train_dataloader',
             'val_dataloader')``; keys that are absent or None are skipped.
         check_images: Also decode every image (minutes on COCO).
+
+    Then the loaders must agree on the classes and the model's heads on
+    their number (``num_classes``).
     """
+    used_classes: Dict[str, tuple] = {}
     for loader in loaders:
         loader_cfg = cfg.get(loader)
         if not loader_cfg:
@@ -330,4 +402,50 @@ def check_dataset_files(cfg: Config,
                     paths['ann_file'],
                     paths.get('data_prefix.img',
                               dataset.get('data_root') or ''), classes,
-                    use=loader, check_images=check_images)
+                    use=loader, check_images=check_images,
+                    skips_empty=(dataset.get('filter_cfg') or {}).get(
+                        'filter_empty_gt', False))
+            if classes is not None:
+                used_classes[f'{loader}.dataset'] = tuple(classes)
+    _check_num_classes(cfg, used_classes)
+
+
+def _num_classes(node, path: str = 'model') -> Iterator[Tuple[str, int]]:
+    """``(key path, value)`` of every ``num_classes`` of the model's
+    heads but the RPN's (one class-agnostic "object" class)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'num_classes' and isinstance(value, int):
+                yield f'{path}.{key}', value
+            elif key != 'rpn_head':
+                yield from _num_classes(value, f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from _num_classes(value, f'{path}.{index}')
+
+
+def _check_num_classes(cfg: Config, used_classes: Dict[str, tuple]) -> None:
+    """The checked loaders must agree on the classes, and every head's
+    ``num_classes`` must count them: a head with more classes trains some
+    that never occur, one with fewer fails on the first label past its
+    end (or, in evaluation, names predictions after the wrong class)."""
+    if not used_classes:
+        return
+    (first, classes), *others = used_classes.items()
+    for where, other in others:
+        if other != classes:
+            raise DatasetError(
+                f'{where}.metainfo classes {list(other)} differ from '
+                f'{first}.metainfo classes {list(classes)}: the model '
+                'would learn one list of labels and be evaluated on '
+                'another; give every dataloader the same '
+                'metainfo=dict(classes=(...))')
+    wrong = [f'{path}={value}'
+             for path, value in _num_classes(cfg.get('model') or {})
+             if value != len(classes)]
+    if wrong:
+        raise DatasetError(
+            f'{", ".join(wrong)}, but {first}.metainfo has '
+            f'{len(classes)} classes {list(classes)[:MAX_LISTED * 2]}; set '
+            f'num_classes={len(classes)} in each head (the background is '
+            'not counted)')

@@ -220,7 +220,7 @@ def test_repeated_ids_and_file_names_are_errors(toy):
     with pytest.raises(DatasetError) as info:
         check_coco_annotations(str(path), str(toy / 'train'), TOY_CLASSES)
     assert str(info.value) == (
-        f'{path}: ids and file names must be unique, but these repeat: '
+        f'{path}: ids and names must be unique, but these repeat: '
         'image id 1; image file_name 000004.png; annotation id 1; '
         'renumber the entries (or merge the files with a tool that does)')
 
@@ -266,3 +266,110 @@ def test_check_images_names_undecodable_files(toy, capsys):
         f'{path}: 1 image(s) do not decode: image id 3: '
         f'{toy}/train/000003.png (')
     assert '200 bytes' in str(info.value)
+
+
+def test_classes_in_another_order_than_the_file_are_an_error(toy):
+    """CocoDataset numbers labels in the file's category order and names
+    them after the config's classes: another order would name every
+    prediction after the wrong class."""
+    cfg = train_cfg(toy)
+    cfg.train_dataloader.dataset.metainfo = dict(
+        classes=('ellipse', 'rectangle', 'triangle'))
+    with pytest.raises(DatasetError) as info:
+        check_dataset_files(cfg, ('train_dataloader', ))
+    assert str(info.value) == (
+        f"{toy}/annotations/instances_train.json: the config lists classes "
+        "['ellipse', 'rectangle', 'triangle'], but this file lists these "
+        "categories in the order ['rectangle', 'ellipse', 'triangle'] (ids "
+        "[1, 2, 3]), and MMDetection numbers the labels in the file's "
+        'order: predictions would carry the wrong class names. Set '
+        "metainfo=dict(classes=('rectangle', 'ellipse', 'triangle')) (and "
+        'keep num_classes), or reorder "categories" in the file')
+
+
+def add_background(coco):
+    """What labelme's COCO export writes first."""
+    coco['categories'].insert(0, dict(id=0, name='_background_'))
+
+
+def test_labelme_background_category_is_refused_as_a_class(toy, recwarn):
+    path = toy / 'annotations' / 'instances_train.json'
+    edit(path, add_background)
+    # Left out of the classes, it is what it is: no class, no warning.
+    check_dataset_files(train_cfg(toy), ('train_dataloader', ))
+    assert not [w for w in recwarn if w.category is DatasetWarning]
+    cfg = train_cfg(toy)
+    cfg.train_dataloader.dataset.metainfo = dict(
+        classes=('_background_', ) + TOY_CLASSES)
+    with pytest.raises(DatasetError) as info:
+        check_dataset_files(cfg, ('train_dataloader', ))
+    assert str(info.value).startswith(
+        f"{path}: the config's classes include category id 0 "
+        "'_background_', which marks unlabelled pixels (labelme's COCO "
+        'export writes it), not objects')
+    assert 'count num_classes without it' in str(info.value)
+
+
+def test_repeated_category_names_are_an_error(toy):
+    path = toy / 'annotations' / 'instances_train.json'
+    edit(path, lambda coco: coco['categories'].append(
+        dict(id=4, name='ellipse')))
+    with pytest.raises(DatasetError, match='category name ellipse'):
+        check_dataset_files(train_cfg(toy), ('train_dataloader', ))
+
+
+def with_model(cfg, num_classes):
+    cfg.model = dict(
+        rpn_head=dict(num_classes=1),
+        roi_head=dict(bbox_head=[dict(num_classes=num_classes)] * 2,
+                      mask_head=dict(num_classes=3)))
+    return cfg
+
+
+def test_num_classes_must_count_the_classes(toy):
+    check_dataset_files(with_model(train_cfg(toy), 3), ('train_dataloader', ))
+    with pytest.raises(DatasetError) as info:
+        check_dataset_files(with_model(train_cfg(toy), 80),
+                            ('train_dataloader', ))
+    assert str(info.value) == (
+        'model.roi_head.bbox_head.0.num_classes=80, '
+        'model.roi_head.bbox_head.1.num_classes=80, but '
+        "train_dataloader.dataset.metainfo has 3 classes ['rectangle', "
+        "'ellipse', 'triangle']; set num_classes=3 in each head (the "
+        'background is not counted)')
+
+
+def test_loaders_must_agree_on_the_classes(toy):
+    cfg = train_cfg(toy)
+    cfg.val_dataloader = dict(dataset=coco_like(
+        toy, 'annotations/instances_val.json', 'val/'))
+    cfg.val_dataloader.dataset.metainfo = dict(classes=('rectangle', ))
+    with pytest.raises(DatasetError) as info:
+        check_dataset_files(cfg, ('train_dataloader', 'val_dataloader'))
+    assert str(info.value).startswith(
+        "val_dataloader.dataset.metainfo classes ['rectangle'] differ from "
+        "train_dataloader.dataset.metainfo classes ['rectangle', 'ellipse', "
+        "'triangle']")
+
+
+@pytest.mark.parametrize('filter_empty_gt, consequence', [
+    (True, 'they are skipped by training (filter_cfg=dict(filter_empty_gt='
+     'True)); if they show no object and should teach the background, set '
+     'filter_empty_gt=False'),
+    (False, 'they are used by train_dataloader as images without objects '
+     '(any detection there is a false positive)'),
+])
+def test_images_without_boxes_warn_saying_what_happens(toy, filter_empty_gt,
+                                                       consequence):
+    path = toy / 'annotations' / 'instances_train.json'
+    edit(path, lambda coco: coco.update(annotations=[
+        ann for ann in coco['annotations'] if ann['image_id'] != 2]))
+    cfg = train_cfg(toy)
+    cfg.train_dataloader.dataset.filter_cfg = dict(
+        filter_empty_gt=filter_empty_gt)
+    with pytest.warns(DatasetWarning) as record:
+        check_dataset_files(cfg, ('train_dataloader', ))
+    assert [str(w.message) for w in record] == [
+        f'{path}: 1 of 4 images have no box of the classes: image id 2 '
+        f'(000002.png); {consequence}; if their boxes are missing, add them'
+    ]
