@@ -2,12 +2,15 @@
 then print one table of both (through paper_table.py) and draw their
 training curves on one figure (through plot_curves.py).
 
-    python tools/analysis/compare.py [--configs PLAIN SE] [--seeds 3]
-        [--work-dir work_dirs/compare] [--val-interval 1]
-        [--cfg-options K=V ...]
+    python tools/analysis/compare.py [--protocol toy|trees]
+        [--configs PLAIN SE] [--seeds 3] [--work-dir work_dirs/compare]
+        [--val-interval 1] [--cfg-options K=V ...]
 
-``make compare`` runs it on the toy protocol: MMDetection's ResNet-18 and
-SE-ResNet-18 in the same lean Faster R-CNN. Each (config, seed) run lives in
+A protocol is a pair of twin configs: ``toy`` (``make compare``) is
+MMDetection's ResNet-18 and SE-ResNet-18 in the same lean Faster R-CNN on
+the generated shapes, ``trees`` (``make compare-trees``) the same twins on
+the real tree-crown images of ``make trees``; ``--configs`` compares any
+others. Each (config, seed) run lives in
 ``WORK_DIR/<config name>/seed_<seed>/`` and is done once it holds
 ``test_metrics.json``: a second call skips finished runs, resumes an
 interrupted training from its last checkpoint, and only tests a trained
@@ -28,10 +31,17 @@ import senet_mmdet  # noqa: F401  (the configs' scope and registries)
 
 TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
 REPO = osp.dirname(TOOLS)
-TOY = osp.join(REPO, 'configs', 'toy')
-DEFAULT_CONFIGS = (osp.join(TOY, 'faster-rcnn_r18_fpn-lean_8e_toy-shapes.py'),
-                   osp.join(TOY,
-                            'faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py'))
+CONFIGS = osp.join(REPO, 'configs')
+# Protocol -> its plain and SE configs.
+PROTOCOLS = {
+    name: tuple(
+        osp.join(CONFIGS, folder, pattern.format(backbone=backbone))
+        for backbone in ('r18', 'se-r18'))
+    for name, folder, pattern in (
+        ('toy', 'toy', 'faster-rcnn_{backbone}_fpn-lean_8e_toy-shapes.py'),
+        ('trees', 'trees',
+         'faster-rcnn_{backbone}_fpn-lean_12e_neon-trees.py'))
+}
 # Backbone type -> the label of its runs in the figure.
 LABELS = {'ResNet': 'ResNet', 'SEResNet': 'SE-ResNet',
           'ResNeXt': 'ResNeXt', 'SEResNeXt': 'SE-ResNeXt',
@@ -41,8 +51,11 @@ LABELS = {'ResNet': 'ResNet', 'SEResNet': 'SE-ResNet',
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--configs', nargs='+', default=list(DEFAULT_CONFIGS),
-        help='the configs to compare (default: the toy plain/SE twins)')
+        '--protocol', choices=sorted(PROTOCOLS), default='toy',
+        help='the twin configs to compare (default toy)')
+    parser.add_argument(
+        '--configs', nargs='+',
+        help='the configs to compare, instead of a protocol\'s')
     parser.add_argument(
         '--seeds', type=int, default=3,
         help='train each config with seeds 0 .. N-1 (default 3)')
@@ -56,6 +69,7 @@ def parse_args() -> argparse.Namespace:
         help='config options applied to every run alike, e.g. to make the '
         'protocol harder for both backbones')
     args = parser.parse_args()
+    args.configs = args.configs or list(PROTOCOLS[args.protocol])
     if args.seeds < 1:
         parser.error(f'--seeds {args.seeds}: give at least 1 seed')
     for config in args.configs:
