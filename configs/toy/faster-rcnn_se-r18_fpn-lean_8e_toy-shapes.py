@@ -70,9 +70,6 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=8,
     num_workers=1,
-    # Workers restarted each epoch start from the same seeded state, so a
-    # resumed run repeats an uninterrupted one exactly (EpochSeedHook).
-    persistent_workers=False,
     dataset=dict(
         type='ToyShapesDataset',
         data_root=data_root,

@@ -1,10 +1,12 @@
 """A batch sampler that can leave out the batches a resumed run has
-already trained, without loading them."""
-from typing import Iterator, List, Optional
+already trained, without loading them, and hands each index on with its
+sample's seed."""
+from typing import Iterator, List, Optional, Union
 
 from torch.utils.data import BatchSampler, Sampler
 
 from mmdet.registry import DATA_SAMPLERS
+from .seeding import SeededIndex, sample_seed
 
 
 @DATA_SAMPLERS.register_module()
@@ -21,6 +23,10 @@ class SkippableBatchSampler:
     stateful batch samplers (MMDetection's aspect-ratio grouping) build the
     same batches. ``len()`` stays the epoch's full length, from which the
     loop counts its iterations.
+
+    After :meth:`seed_samples`, each index comes as an ``(index, seed)``
+    pair (:func:`sample_seed`), which a dataset prepared by
+    :func:`~senet_mmdet.datasets.seeding.load_seeded` loads with that seed.
     """
 
     def __init__(self, sampler: Sampler, batch_size: int,
@@ -33,6 +39,8 @@ class SkippableBatchSampler:
                 batch_sampler,
                 default_args=dict(sampler=sampler, batch_size=batch_size))
         self._skip = 0
+        self._seed: Optional[int] = None
+        self._epoch = 0
 
     @property
     def sampler(self) -> Sampler:
@@ -44,11 +52,21 @@ class SkippableBatchSampler:
         """Leave out the first ``batches`` batches of the next epoch only."""
         self._skip = batches
 
-    def __iter__(self) -> Iterator[List[int]]:
+    def seed_samples(self, seed: int, epoch: int) -> None:
+        """Pair each index from now on with its sample's seed in ``epoch``
+        of a run seeded ``seed``."""
+        self._seed, self._epoch = seed, epoch
+
+    def __iter__(self) -> Iterator[List[Union[int, SeededIndex]]]:
         skip, self._skip = self._skip, 0
-        for index, batch in enumerate(self.batch_sampler):
-            if index >= skip:
+        for position, batch in enumerate(self.batch_sampler):
+            if position < skip:
+                continue
+            if self._seed is None:
                 yield batch
+            else:
+                yield [(index, sample_seed(self._seed, self._epoch, index))
+                       for index in batch]
 
     def __len__(self) -> int:
         return len(self.batch_sampler)

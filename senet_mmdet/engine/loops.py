@@ -1,64 +1,53 @@
 """An epoch-based training loop that resumes in the middle of an epoch."""
-import random
 from typing import Any, Dict, Optional
 
-import numpy as np
-import torch
 from mmengine.runner import EpochBasedTrainLoop
 
 from mmdet.registry import LOOPS
 from senet_mmdet.datasets.samplers import SkippableBatchSampler
-
-
-def random_states() -> Dict[str, Any]:
-    """The global generators' states: Python's, NumPy's, torch's CPU one
-    and, where there is CUDA, every device's."""
-    name, keys, position, has_gauss, cached = np.random.get_state()
-    # As int64: torch < 2.3 cannot turn a uint32 array into a tensor, which
-    # the weights-only checkpoint stores it as.
-    states = dict(python=random.getstate(),
-                  numpy=(name, keys.astype(np.int64), position, has_gauss,
-                         cached),
-                  torch=torch.get_rng_state())
-    if torch.cuda.is_available():
-        states['cuda'] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_random_states(states: Dict[str, Any]) -> None:
-    """Undo :func:`random_states` (also after a checkpoint round trip has
-    turned tuples into lists and NumPy arrays into tensors)."""
-    version, internal, gauss = states['python']
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, position, has_gauss, cached = states['numpy']
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), position,
-                         has_gauss, cached))
-    torch.set_rng_state(states['torch'])
-    if 'cuda' in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states['cuda'])
+from senet_mmdet.datasets.seeding import (load_seeded, random_states,
+                                          set_random_states)
 
 
 @LOOPS.register_module()
 class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
-    """mmengine's ``EpochBasedTrainLoop`` (same arguments), which can go on
-    from the middle of an epoch.
+    """mmengine's ``EpochBasedTrainLoop`` (same arguments), whose data
+    augmentation is a function of the run's seed, the epoch and the sample,
+    and which can go on from the middle of an epoch.
+
+    With the dataloader's batch sampler a :class:`SkippableBatchSampler`
+    (senet_mmdet's tools/train.py wraps it), each sample is loaded with
+    generators seeded from (seed, epoch, index)
+    (:mod:`senet_mmdet.datasets.seeding`), in the main process or any
+    worker, persistent or not; the main process's generators, from which
+    the model draws (RPN and RoI sampling), are left as they were. So the
+    number of workers does not change a run, and nothing about the workers
+    has to be in a checkpoint.
 
     mmengine resumes an epoch-based run only at an epoch boundary: a
     checkpoint written in the middle of epoch ``e`` restarts epoch ``e``
     from its first batch. After :meth:`resume_within_epoch`, the next epoch
-    starts at batch ``k`` instead: the dataloader's
-    :class:`SkippableBatchSampler` leaves out the ``k`` batches already
-    trained without loading them, the batch indices the hooks see continue
-    at ``k``, and the random generators are put back to where they were
-    after batch ``k - 1``, once the epoch's dataloader iterator exists
-    (creating it draws a seed from torch's generator in an uninterrupted
-    epoch too).
+    starts at batch ``k`` instead: the sampler leaves out the ``k`` batches
+    already trained without loading them, the batch indices the hooks see
+    continue at ``k``, and the main process's generators are put back to
+    where they were after batch ``k - 1``.
     """
 
     def __init__(self, runner, dataloader, *args, **kwargs) -> None:
         super().__init__(runner, dataloader, *args, **kwargs)
         self._resume_batches = 0
         self._resume_states: Optional[Dict[str, Any]] = None
+        self._seeded = isinstance(self.dataloader.batch_sampler,
+                                  SkippableBatchSampler)
+        if self._seeded:
+            load_seeded(self.dataloader.dataset)
+        else:
+            runner.logger.warning(
+                'the training dataloader\'s batch_sampler is not a '
+                'SkippableBatchSampler: its workers augment with their own '
+                'generators, so the run depends on num_workers and cannot '
+                'resume within an epoch (senet_mmdet\'s tools/train.py wraps '
+                'it)')
 
     def resume_within_epoch(self, batches: int,
                             states: Optional[Dict[str, Any]]) -> None:
@@ -80,12 +69,17 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
         start, self._resume_batches = self._resume_batches, 0
-        if start:
+        if self._seeded:
             self.dataloader.batch_sampler.skip_next(start)
+            self.dataloader.batch_sampler.seed_samples(
+                self.runner.seed, self._epoch)
+        states = random_states()
         batches = iter(self.dataloader)
-        if self._resume_states is not None:
-            set_random_states(self._resume_states)
-            self._resume_states = None
+        # Starting the iterator draws the workers' base seed from torch's
+        # generator, except when it reuses persistent workers: undone, so
+        # the main process draws alike with any workers.
+        set_random_states(self._resume_states or states)
+        self._resume_states = None
         for index, data_batch in enumerate(batches, start):
             self.run_iter(index, data_batch)
         self.runner.call_hook('after_train_epoch')

@@ -1,11 +1,13 @@
 """SkippableBatchSampler leaves out the first batches of one epoch without
-reading their data, and otherwise yields its sampler's batches."""
+reading their data, and otherwise yields its sampler's batches, each index
+with its sample's seed once seeded."""
 import pytest
 from mmengine.dataset import DefaultSampler
 from torch.utils.data import DataLoader, Dataset
 
 from mmdet.datasets.samplers import AspectRatioBatchSampler
 from senet_mmdet.datasets import SkippableBatchSampler
+from senet_mmdet.datasets.seeding import sample_seed
 
 
 class Images(Dataset):
@@ -53,3 +55,14 @@ def test_drop_last_reaches_torchs_batch_sampler():
     batches = list(SkippableBatchSampler(sampler, batch_size=3,
                                          drop_last=True))
     assert len(batches) == 6 and all(len(batch) == 3 for batch in batches)
+
+
+def test_seeded_samples_come_with_their_sample_seed_from_then_on():
+    sampler = DefaultSampler(Images(), shuffle=True, seed=0)
+    skippable = SkippableBatchSampler(sampler, batch_size=3)
+    full = list(skippable)
+    skippable.seed_samples(seed=7, epoch=2)
+    skippable.skip_next(1)
+    assert list(skippable) == [[(index, sample_seed(7, 2, index))
+                                for index in batch] for batch in full[1:]]
+    assert [[index for index, _ in batch] for batch in skippable] == full

@@ -1,6 +1,7 @@
-"""AtomicCheckpointHook's arguments and its estimate of a checkpoint's size
-(the runs themselves: tests/test_tools/test_preemption.py and
-test_reliability.py)."""
+"""AtomicCheckpointHook's arguments, its estimate of a checkpoint's size
+and what a restart in place after a signal does (the runs themselves:
+tests/test_tools/test_preemption.py, test_reliability.py and
+test_launchers.py)."""
 import logging
 import shutil
 from types import SimpleNamespace
@@ -10,7 +11,8 @@ import torch
 from mmengine.optim import OptimWrapper
 from mmengine.runner import EpochBasedTrainLoop
 
-from senet_mmdet.engine import AtomicCheckpointHook, CheckpointError
+from senet_mmdet.engine import (AtomicCheckpointHook, CheckpointError,
+                                TrainingInterrupted)
 
 
 def runner_of(model: torch.nn.Module, optimizer, warnings: list):
@@ -106,3 +108,30 @@ def test_another_number_of_processes_resumes_the_batch_with_a_warning():
     ]
     assert infos == ['resuming epoch 2 after its batch 3 of 4']
     assert (loop._resume_batches, loop._resume_states) == (3, None)
+
+
+def test_a_restart_in_place_after_a_signal_stops_again(tmp_path,
+                                                       monkeypatch):
+    """torchrun restarts workers that stopped with status 75; they stop
+    again before training. A new job (restart count 0, or no torchrun)
+    trains, and forgets the stop."""
+    runner = SimpleNamespace(work_dir=str(tmp_path),
+                             cfg=SimpleNamespace(filename='c.py'))
+    hook = AtomicCheckpointHook(interval=1)
+    hook.last_ckpt = f'{tmp_path}/epoch_2_iter_3.pth'
+    # Not in the test process: a stopped run ignores its signals.
+    monkeypatch.setattr(hook.stop_requests, 'ignore', lambda: None)
+    with pytest.raises(TrainingInterrupted):
+        hook._stop(runner, 'SIGTERM', 'iteration 3 (epoch 2, batch 1)')
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '1')
+    with pytest.raises(TrainingInterrupted) as stopped:
+        hook._stop_a_restart_after_a_stop(runner)
+    assert str(stopped.value) == (
+        'SIGTERM stopped this job after iteration 3 (epoch 2, batch 1) and '
+        'the launcher restarted it in place (restart 1): not training '
+        'again, since a signal asks the job to stop. Start a new job with '
+        f'--resume to go on from {tmp_path}/epoch_2_iter_3.pth')
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '0')
+    hook._stop_a_restart_after_a_stop(runner)
+    monkeypatch.setenv('TORCHELASTIC_RESTART_COUNT', '1')
+    hook._stop_a_restart_after_a_stop(runner)

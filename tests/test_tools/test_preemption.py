@@ -2,7 +2,8 @@
 run after the iteration it arrives in, with a mid-epoch checkpoint from
 which ``--resume`` goes on exactly; a kill -9 loses at most the mid-epoch
 interval; an interrupted evaluation runs again; a full disk stops the run
-naming what it needs (launchers: test_launchers.py).
+naming what it needs; dataloader workers, persistent or not, change nothing
+(launchers: test_launchers.py).
 
 Signals and kills come from ``kill_at.py``, at chosen iterations,
 evaluation batches and saves of the run's own process.
@@ -128,6 +129,30 @@ def test_signals_lose_no_iteration_and_kill_9_less_than_the_interval(
     assert sorted(logged(work, 'loss')) == list(range(1, 9))
     assert logged(work, 'coco/bbox_mAP') == logged(reference,
                                                    'coco/bbox_mAP')
+
+
+def test_workers_persistent_or_not_change_nothing_and_resume_exactly(
+        uninterrupted, tmp_path):
+    config, reference = uninterrupted
+    work = tmp_path / 'work'
+    command = python_tool('train.py', config, '--work-dir', work)
+    workers = ['--cfg-options', 'train_dataloader.num_workers=2']
+    # 2 workers, started afresh with each epoch, until SIGTERM stops the
+    # run after iteration 2 (mid-epoch 1)...
+    interrupted(['iteration:2:SIGTERM'], [
+        *command, *workers, 'train_dataloader.persistent_workers=False'
+    ], tmp_path)
+    # ...then 2 persistent workers from batch 3 across the epoch boundary.
+    result = run([*command, '--resume', *workers,
+                  'train_dataloader.persistent_workers=True'], tmp_path)
+    assert 'resuming epoch 1 after its batch 2 of 4' in (result.stdout +
+                                                         result.stderr)
+    # Bitwise the reference run, which loaded its data in the main process.
+    assert_bitwise_equal(checkpoint_state(work / 'epoch_2.pth'),
+                         checkpoint_state(reference / 'epoch_2.pth'))
+    for key in ('loss', 'loss_cls', 'loss_bbox', 'loss_rpn_cls'):
+        assert logged(work, key) == logged(reference, key), key
+    assert sorted(logged(work, 'loss')) == list(range(1, 9))
 
 
 def test_a_full_disk_stops_the_run_naming_space_and_resume(

@@ -17,10 +17,11 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
 from mmdet.registry import HOOKS
+from senet_mmdet.datasets.seeding import random_states
 from ..checkpoint import (PARTIAL_SUFFIX, CheckpointError,
                           commit_checkpoint, from_weights_only,
                           to_weights_only, write_text_atomically)
-from ..loops import ResumableEpochBasedTrainLoop, random_states
+from ..loops import ResumableEpochBasedTrainLoop
 from ..signals import DEFAULT_SIGNALS, StopRequests
 
 # The exit status of a run that a signal stopped after saving: EX_TEMPFAIL
@@ -31,6 +32,10 @@ RESUME_KEY = 'senet_mmdet_resume'
 # Epochs whose evaluation finished, in the work dir: an evaluation that a
 # kill or a signal interrupted is run again when the run resumes.
 EVALUATED_FILE = 'evaluated_epochs.json'
+# Written when a signal stopped the run: a restart of the job in place by an
+# elastic launcher (torchrun --max-restarts) stops at once instead of
+# training until the launcher's hard kill.
+STOPPED_FILE = 'stopped_on_signal.json'
 # A checkpoint written within an epoch: the epoch in progress (from 1) and
 # the iterations done (as in mmengine's iter_N.pth).
 MID_EPOCH_TEMPLATE = 'epoch_{}_iter_{}.pth'
@@ -80,6 +85,11 @@ class AtomicCheckpointHook(CheckpointHook):
       iterations;
     - an evaluation that did not finish (killed or signalled) runs again
       when the run resumes from the checkpoint before it;
+    - a signal asks the job to stop, also under an elastic launcher: when
+      torchrun restarts the workers in place after they stopped with status
+      75 (``TORCHELASTIC_RESTART_COUNT`` > 0 and ``stopped_on_signal.json``
+      in the work dir), they stop again before training, with status 75;
+      a new job (restart count 0) resumes;
     - a full disk removes the fragment at once and stops the run with
       :class:`CheckpointSaveError`, naming the space needed and free; the
       previous checkpoint stays. Before training, a work dir with less free
@@ -115,6 +125,7 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
+        self._stop_a_restart_after_a_stop(runner)
         if self._atomic() and is_main_process():
             # Fragments of saves that a kill interrupted.
             for fragment in glob.glob(
@@ -301,8 +312,28 @@ class AtomicCheckpointHook(CheckpointHook):
             epoch % loop.val_interval == 0 or epoch == loop.max_epochs)
         return scheduled and epoch not in self._evaluated(runner)
 
+    def _stop_a_restart_after_a_stop(self, runner) -> None:
+        path = osp.join(runner.work_dir, STOPPED_FILE)
+        restart = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0))
+        if restart and osp.isfile(path):
+            with open(path) as file:
+                stopped = json.load(file)
+            raise TrainingInterrupted(
+                f'{stopped["signal"]} stopped this job after '
+                f'{stopped["where"]} and the launcher restarted it in place '
+                f'(restart {restart}): not training again, since a signal '
+                'asks the job to stop. Start a new job with --resume to go '
+                f'on from {stopped["checkpoint"]}')
+        if is_main_process() and osp.isfile(path):
+            os.remove(path)
+
     def _stop(self, runner, signal_name: str, where: str) -> None:
         self.stop_requests.ignore()
+        if is_main_process():
+            write_text_atomically(
+                osp.join(runner.work_dir, STOPPED_FILE),
+                json.dumps(dict(signal=signal_name, where=where,
+                                checkpoint=self.last_ckpt)))
         command = (f'python tools/train.py {runner.cfg.filename} --work-dir '
                    f'{runner.work_dir} --resume')
         raise TrainingInterrupted(

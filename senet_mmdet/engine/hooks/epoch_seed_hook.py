@@ -22,25 +22,15 @@ class EpochSeedHook(Hook):
     mmengine seeds them once, at start. Its checkpoints do not hold their
     states, and evaluation draws from torch's generator between epochs, so
     a run resumed at epoch ``e`` went on with other random numbers (RPN and
-    RoI sampling, augmentation in the main process) than an uninterrupted
-    run: losses diverged from the first resumed iteration. Reseeding at
-    each epoch makes epoch ``e`` start alike in both. Dataloader workers
-    seed themselves when they start (mmengine's ``worker_init_fn``); with
-    ``persistent_workers=True`` they keep their state across epochs, which
-    a resumed run cannot restore, so :meth:`before_train` warns then.
+    RoI sampling) than an uninterrupted run: losses diverged from the first
+    resumed iteration. Reseeding at each epoch makes epoch ``e`` start
+    alike in both. Data augmentation does not draw from these generators:
+    each sample has its own
+    (:class:`~senet_mmdet.engine.ResumableEpochBasedTrainLoop`), so
+    dataloader workers, persistent or not, need no reseeding.
     """
 
     priority = 'VERY_HIGH'
-
-    def before_train(self, runner) -> None:
-        loader = runner.cfg.get('train_dataloader') or {}
-        if (runner.iter > 0 and loader.get('num_workers', 0) > 0
-                and loader.get('persistent_workers', False)):
-            runner.logger.warning(
-                'resumed with persistent dataloader workers: their random '
-                'state (augmentation) starts afresh, so this run will not '
-                'repeat an uninterrupted one exactly; set '
-                'train_dataloader.persistent_workers=False for that')
 
     def before_train_epoch(self, runner) -> None:
         diff_rank = (runner.cfg.get('randomness') or {}).get(

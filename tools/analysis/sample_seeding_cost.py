@@ -1,0 +1,88 @@
+"""What seeding each sample costs: a config's training dataset loaded
+sample by sample as torch loads it, and as tools/train.py loads it (each
+sample inside generators seeded from (seed, epoch, index),
+senet_mmdet/datasets/seeding.py), interleaved, beside the seeding alone.
+
+    python tools/analysis/sample_seeding_cost.py CONFIG [--samples 50]
+        [--rounds 5] [--cfg-options K=V ...]
+
+Prints the median time per sample of each and the ratio of the seeding to
+the plain sample: the share of data loading that the seeding adds.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+from mmengine.config import DictAction
+from mmengine.registry import init_default_scope
+
+import senet_mmdet  # noqa: F401  (registers the datasets)
+from mmdet.registry import DATASETS
+from senet_mmdet.apis.tools import load_config
+from senet_mmdet.datasets.seeding import (SeededSamples,
+                                          forked_random_states, sample_seed)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='a training config')
+    parser.add_argument('--samples', type=int, default=50,
+                        help='samples loaded per round (default 50)')
+    parser.add_argument('--rounds', type=int, default=5,
+                        help='rounds of each, interleaved (default 5)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, as in train.py')
+    args = parser.parse_args()
+    if min(args.samples, args.rounds) < 1:
+        parser.error('--samples and --rounds must be positive')
+    return args
+
+
+def per_sample(load, indices: list) -> float:
+    """Seconds per sample of ``load`` over ``indices``."""
+    start = time.perf_counter()
+    for index in indices:
+        load(index)
+    return (time.perf_counter() - start) / len(indices)
+
+
+def fork_only(seeded_index: tuple) -> None:
+    with forked_random_states(seeded_index[1]):
+        pass
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(1)
+    cfg = load_config(args.config, args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    indices = [index % len(dataset) for index in range(args.samples)]
+    seeded = [(index, sample_seed(0, 1, index)) for index in indices]
+    seeded_samples = SeededSamples(dataset)
+    times = dict(plain=[], seeded=[], seeding=[])
+    for round_ in range(args.rounds + 1):
+        plain = per_sample(dataset.__getitem__, indices)
+        with_seed = per_sample(lambda index: seeded_samples([index]), seeded)
+        seeding = per_sample(
+            lambda index: fork_only((index, sample_seed(0, 1, index))),
+            indices)
+        if round_:  # the first round warms caches up
+            times['plain'].append(plain)
+            times['seeded'].append(with_seed)
+            times['seeding'].append(seeding)
+    plain, with_seed, seeding = (statistics.median(times[key])
+                                 for key in ('plain', 'seeded', 'seeding'))
+    print(f'{args.config}: training pipeline, {len(dataset)} samples, '
+          f'torch {torch.__version__}, 1 thread')
+    print(f'plain sample: median {plain * 1e3:.3f} ms per sample over '
+          f'{args.rounds} x {args.samples} samples')
+    print(f'seeded sample: median {with_seed * 1e3:.3f} ms per sample')
+    print(f'seeding alone (seed + fork + restore): median '
+          f'{seeding * 1e6:.1f} us per sample')
+    print(f'seeding / plain sample: {seeding / plain:.4f}')
+
+
+if __name__ == '__main__':
+    main()
