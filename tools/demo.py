@@ -1,19 +1,25 @@
 """Detect objects in images and draw them: MMDetection's ``DetInferencer``
 and its visualizer, with boxes, class names and scores on the image, and
-optionally the ground truth beside the prediction.
+optionally the ground truth beside the prediction (docs/inference.md).
 
     python tools/demo.py IMAGE CONFIG [CHECKPOINT] [--out PATH]
         [--score-thr 0.3] [--gt ANN_FILE] [--num N]
+        [--slice SIZE [--slice-overlap 0.25]] [--device cpu]
 
 IMAGE is one image file (``--out`` is then the PNG to write, default
-``outputs/<image name>``) or a folder of images (``--out`` is a folder,
+``outputs/<image name>.png``) or a folder of images (``--out`` is a folder,
 default ``outputs/``; ``--num N`` takes the first N in name order). With
 ``--gt`` (a COCO annotation file listing the images), each picture shows
-the ground truth on the left and the prediction on the right. Without a
-CHECKPOINT the detector keeps its random initial weights, which shows the
-pipeline working, not accuracy.
+the ground truth on the left and the prediction on the right. With
+``--slice SIZE`` each image is predicted in overlapping windows of SIZE px,
+merged by NMS (for images much larger than the training images; see
+senet_mmdet/apis/inference.py). Without a CHECKPOINT the detector keeps its
+random initial weights, which shows the pipeline working, not accuracy.
 
-    python tools/demo.py data/toy_shapes/val work_dirs/demo/epoch_8.pth ...
+    python tools/demo.py data/toy_shapes/val \
+        configs/toy/faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py \
+        work_dirs/demo/epoch_8.pth --num 4 \
+        --gt data/toy_shapes/annotations/instances_val.json
 """
 import argparse
 import json
@@ -32,9 +38,10 @@ from mmengine.structures import InstanceData
 import senet_mmdet  # noqa: F401  (registers the SE modules)
 from mmdet.apis import DetInferencer
 from mmdet.structures import DetDataSample
+from senet_mmdet.apis.inference import predict_sliced
+from senet_mmdet.datasets import IMAGE_SUFFIXES
 from senet_mmdet.engine import UNSAFE_LOAD_FLAG, allow_unsafe_load
 
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 CAPTION_HEIGHT = 22
 
 
@@ -59,8 +66,24 @@ def parse_args() -> argparse.Namespace:
         UNSAFE_LOAD_FLAG, action='store_true',
         help='unpickle the checkpoint in full if weights-only loading '
         'refuses it (only for files you trust)')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--slice', type=int, metavar='SIZE',
+        help='predict in windows of SIZE px merged by NMS (large images; '
+        'use the training tile size)')
+    parser.add_argument(
+        '--slice-overlap', type=float, default=0.25,
+        help='overlap of neighbouring windows, a fraction of SIZE '
+        '(default 0.25)')
+    parser.add_argument(
+        '--device', default='cpu',
+        help='where the detector runs: cpu (default), cuda, cuda:1, ...')
     args = parser.parse_args()
+    if args.slice is not None and args.slice < 32:
+        parser.error(f'--slice {args.slice}: give a window of at least '
+                     '32 px (the training tile size)')
+    if not 0 <= args.slice_overlap < 1:
+        parser.error(f'--slice-overlap {args.slice_overlap}: give a '
+                     'fraction in [0, 1)')
     for name in ('image', 'config', 'checkpoint', 'gt'):
         path = getattr(args, name)
         if path is not None and not osp.exists(path):
@@ -136,10 +159,15 @@ def main() -> None:
     images = list_images(args.image, args.num)
     single = osp.isfile(args.image)
     for image in images:
+        pixels = mmcv.imread(image)
         start = time.perf_counter()
-        sample: DetDataSample = inferencer(
-            image, return_datasamples=True,
-            no_save_vis=True)['predictions'][0]
+        if args.slice:
+            sample = predict_sliced(inferencer, pixels, args.slice,
+                                    args.slice_overlap)
+        else:
+            sample: DetDataSample = inferencer(
+                pixels, return_datasamples=True,
+                no_save_vis=True)['predictions'][0]
         seconds = time.perf_counter() - start
         name = osp.basename(image)
         titles = []
@@ -151,9 +179,11 @@ def main() -> None:
                   'prediction only')
         shown = sample.pred_instances[
             sample.pred_instances.scores > args.score_thr]
-        titles.append(f'prediction, score > {args.score_thr} ({len(shown)})')
+        how = f' in {args.slice} px windows' if args.slice else ''
+        titles.append(
+            f'prediction{how}, score > {args.score_thr} ({len(shown)})')
         inferencer.visualizer.add_datasample(
-            name, mmcv.imread(image, channel_order='rgb'), sample,
+            name, mmcv.bgr2rgb(pixels), sample,
             draw_gt=name in truth, pred_score_thr=args.score_thr)
         drawn = caption(inferencer.visualizer.get_image(), titles)
         out = output_path(args, image, single)

@@ -111,3 +111,117 @@ def test_demo_names_a_missing_input(tmp_path):
                              cwd=tmp_path)
     assert result.returncode == 2
     assert f'image {tmp_path}/nope.png does not exist' in result.stderr
+
+
+@pytest.fixture(scope='module')
+def large_image(toy_root, tmp_path_factory):
+    """A grey canvas of 384x320 with a toy val image pasted at (128, 64),
+    exactly where one of the 256 px windows (overlap 0.5) lies, and a COCO
+    file with that image's boxes moved there."""
+    folder = tmp_path_factory.mktemp('large')
+    coco = json.loads(
+        (toy_root / 'annotations' / 'instances_val.json').read_text())
+    first = coco['images'][0]
+    canvas = np.full((320, 384, 3), 128, np.uint8)
+    canvas[64:320, 128:384] = cv2.imread(
+        str(toy_root / 'val' / first['file_name']))
+    cv2.imwrite(str(folder / 'large.png'), canvas)
+    annotations = [
+        dict(ann, bbox=[ann['bbox'][0] + 128, ann['bbox'][1] + 64,
+                        *ann['bbox'][2:]])
+        for ann in coco['annotations'] if ann['image_id'] == first['id']
+    ]
+    (folder / 'large.json').write_text(json.dumps(dict(
+        images=[dict(first, file_name='large.png', width=384, height=320)],
+        annotations=annotations, categories=coco['categories'])))
+    return folder / 'large.png', folder / 'large.json', toy_root / 'val' / (
+        first['file_name'])
+
+
+def iou(a, b) -> float:
+    inter = (max(0, min(a[2], b[2]) - max(a[0], b[0])) *
+             max(0, min(a[3], b[3]) - max(a[1], b[1])))
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) +
+                    (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.mark.slow
+def test_sliced_prediction_is_in_whole_image_pixels(trained, large_image):
+    """The window at (128, 64) sees exactly the pasted toy image: the
+    detector's best box there, shifted by the offset, survives the merge."""
+    import mmcv
+
+    import senet_mmdet  # noqa: F401
+    from mmdet.apis import DetInferencer
+    from senet_mmdet.apis.inference import predict_sliced
+    config, checkpoint = trained
+    image, _, toy_image = large_image
+    inferencer = DetInferencer(model=str(config), weights=str(checkpoint),
+                               device='cpu', show_progress=False)
+    whole = inferencer(str(toy_image), return_datasamples=True,
+                       no_save_vis=True)['predictions'][0].pred_instances
+    merged = predict_sliced(inferencer, mmcv.imread(str(image)), 256, 0.5)
+    assert merged.metainfo['ori_shape'] == (320, 384)
+    boxes = merged.pred_instances.bboxes
+    assert len(boxes) > 0
+    assert float(boxes[:, 2].max()) <= 384 and float(boxes[:, 3].max()) <= 320
+    best = whole.bboxes[whole.scores.argmax()].tolist()
+    shifted = [best[0] + 128, best[1] + 64, best[2] + 128, best[3] + 64]
+    assert max(iou(shifted, box) for box in boxes.tolist()) > 0.99
+
+
+@pytest.mark.slow
+def test_demo_slices_a_large_image_and_draws_it_beside_truth(
+        trained, large_image, tmp_path):
+    config, checkpoint = trained
+    image, ann_file, _ = large_image
+    out = tmp_path / 'large.png'
+    result = run(python_tool('demo.py', image, config, checkpoint, '--slice',
+                             '256', '--slice-overlap', '0.5', '--gt',
+                             ann_file, '--out', out, '--score-thr', '0.0'),
+                 tmp_path)
+    assert f'-> {out}' in result.stdout
+    drawn = cv2.imread(str(out))
+    # Ground truth | prediction, each the whole 384 px wide image.
+    assert drawn.shape[1] == 2 * 384 and drawn.shape[0] > 320
+
+
+def test_demo_refuses_a_window_smaller_than_a_tile(tmp_path):
+    result = tool_in_process('demo.py', FASTER, FASTER, '--slice', '8',
+                             cwd=tmp_path)
+    assert result.returncode == 2
+    assert '--slice 8: give a window of at least 32 px' in result.stderr
+
+
+def python_blocks(page: Path):
+    """The ```python blocks of a Markdown page, in order."""
+    return [block.split('\n', 1)[1]
+            for block in page.read_text().split('```')[1::2]
+            if block.startswith('python\n')]
+
+
+@pytest.mark.slow
+def test_inference_page_python_runs_as_written(trained, large_image,
+                                               tmp_path, monkeypatch):
+    """docs/inference.md's DetInferencer and sliced snippets, run with the
+    toy checkpoint in place of the trees one."""
+    config, checkpoint = trained
+    image, _, _ = large_image
+    trees = 'configs/trees/faster-rcnn_se-r18_fpn-lean_12e_neon-trees.py'
+    held_out = ('data/neon_trees/val/'
+                '2019_YELL_2_541000_4977000_image_crop.png')
+    blocks = python_blocks(REPO / 'docs' / 'inference.md')
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)
+    names = {}
+    for block in blocks:
+        for old, new in ((trees, str(config)),
+                         ('work_dirs/trees/epoch_12.pth', str(checkpoint)),
+                         (held_out, str(image))):
+            block = block.replace(old, new)
+        exec(compile(block, 'docs/inference.md', 'exec'), names)
+    # The first block writes the drawn picture and returns boxes in pixels;
+    # the second merges windows into one sample of the whole image.
+    assert (tmp_path / 'outputs' / 'vis' / 'large.png').is_file()
+    assert len(names['boxes']) == len(names['scores'])
+    assert names['sample'].metainfo['ori_shape'] == (320, 384)
