@@ -130,8 +130,8 @@ DEEPFOREST_DATA := $(DEEPFOREST)/deepforest/data
 TREES_DATA := data/neon_trees
 TREES_TRAIN_ANN := $(TREES_DATA)/annotations/instances_train.json
 TREES_VAL_IMAGE := 2019_YELL_2_541000_4977000_image_crop.png
-TREES_CONFIG := configs/trees/faster-rcnn_se-r18_fpn-lean_12e_neon-trees.py
-TREES_CHECKPOINT := work_dirs/trees/epoch_12.pth
+TREES_CONFIG := configs/trees/faster-rcnn_se-r18_fpn-lean_8e_neon-trees.py
+TREES_CHECKPOINT := work_dirs/trees/epoch_8.pth
 
 trees-data: $(TREES_TRAIN_ANN)
 

@@ -207,7 +207,7 @@ def test_inference_page_python_runs_as_written(trained, large_image,
     toy checkpoint in place of the trees one."""
     config, checkpoint = trained
     image, _, _ = large_image
-    trees = 'configs/trees/faster-rcnn_se-r18_fpn-lean_12e_neon-trees.py'
+    trees = 'configs/trees/faster-rcnn_se-r18_fpn-lean_8e_neon-trees.py'
     held_out = ('data/neon_trees/val/'
                 '2019_YELL_2_541000_4977000_image_crop.png')
     blocks = python_blocks(REPO / 'docs' / 'inference.md')
@@ -216,7 +216,7 @@ def test_inference_page_python_runs_as_written(trained, large_image,
     names = {}
     for block in blocks:
         for old, new in ((trees, str(config)),
-                         ('work_dirs/trees/epoch_12.pth', str(checkpoint)),
+                         ('work_dirs/trees/epoch_8.pth', str(checkpoint)),
                          (held_out, str(image))):
             block = block.replace(old, new)
         exec(compile(block, 'docs/inference.md', 'exec'), names)

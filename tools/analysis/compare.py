@@ -40,7 +40,7 @@ PROTOCOLS = {
     for name, folder, pattern in (
         ('toy', 'toy', 'faster-rcnn_{backbone}_fpn-lean_8e_toy-shapes.py'),
         ('trees', 'trees',
-         'faster-rcnn_{backbone}_fpn-lean_12e_neon-trees.py'))
+         'faster-rcnn_{backbone}_fpn-lean_8e_neon-trees.py'))
 }
 # Backbone type -> the label of its runs in the figure.
 LABELS = {'ResNet': 'ResNet', 'SEResNet': 'SE-ResNet',
