@@ -166,3 +166,31 @@ def test_benchmark_quick_run_writes_every_section(tmp_path):
         assert rows['resnet50_copy']['saved_ratio'] == 1.0
         assert rows['se_resnet50']['saved_ratio'] < 1.05
         assert rows['straightforward_se']['saved_ratio'] > 1.1
+
+
+def test_every_se_row_is_a_twin_of_its_plain_row():
+    """Each ratio divides an SE backbone's time by a plain one that differs
+    in SE only (style, stem pool, norm and input alike)."""
+    from senet_mmdet.apis.config_diff import beyond_se
+    benchmark = load_tool(BENCHMARK)
+
+    def config(model_class, arguments):
+        return dict(model=dict(backbone=dict(type=model_class.__name__,
+                                             **arguments)))
+
+    baseline = config(*benchmark.BACKBONES[benchmark.BASELINE])
+    for name, row in benchmark.BACKBONES.items():
+        assert beyond_se(baseline, config(*row)) == [], name
+    complexity = benchmark.COMPLEXITY
+    for plain, se in [('resnet50', 'se_resnet50'),
+                      ('resnet50_caffe', 'se_resnet50_caffe')]:
+        assert beyond_se(config(*complexity[plain]),
+                         config(*complexity[se])) == []
+    # A pair that differs in style is caught.
+    assert beyond_se(config(*complexity['resnet50']),
+                     config(*complexity['se_resnet50_caffe'])) == [
+                         ('model.backbone.style', '<absent>', 'caffe')]
+    rows = benchmark.FASTER_RCNN_BACKBONES
+    for name, backbone in rows.items():
+        assert beyond_se(dict(model=dict(backbone=rows[benchmark.BASELINE])),
+                         dict(model=dict(backbone=backbone))) == [], name

@@ -86,6 +86,30 @@ PAPER = {
 BASELINE = 'resnet50'
 # The A/A control: the baseline again, in memory of its own.
 BASELINE_COPY = 'resnet50_copy'
+# The timed backbones, as (class, arguments beyond every row's own): each SE
+# row is a twin of the baseline that differs in SE only (style, stem pool,
+# norm, input equal; senet_mmdet.apis.config_diff.beyond_se, tested).
+BACKBONES = {
+    BASELINE: (ResNet, {}),
+    'se_resnet50': (SEResNet, {}),
+    'straightforward_se': (SEResNet, dict(fuse_se=False)),
+}
+# The complexity rows: pytorch and caffe style, each plain with its SE twin.
+COMPLEXITY = {
+    'resnet50': (ResNet, dict(depth=50)),
+    'se_resnet50': (SEResNet, dict(depth=50, fuse_se=False)),
+    'resnet50_caffe': (ResNet, dict(depth=50, style='caffe')),
+    'se_resnet50_caffe': (SEResNet,
+                          dict(depth=50, style='caffe', fuse_se=False)),
+}
+# The Faster R-CNN rows: FASTER_RCNN with only its backbone's type and SE
+# settings changed.
+FASTER_RCNN_BACKBONES = {
+    BASELINE: dict(type='ResNet', init_cfg=None),
+    BASELINE_COPY: dict(type='ResNet', init_cfg=None),
+    'se_resnet50': dict(type='SEResNet', init_cfg=None),
+    'straightforward_se': dict(type='SEResNet', fuse_se=False, init_cfg=None),
+}
 # The floors of SE's cost (with_unused_se_work): the excitation alone,
 # and the squeeze and the excitation.
 SE_FLOORS = {'resnet50_plus_se_fcs': False, 'resnet50_plus_se_gates': True}
@@ -108,9 +132,8 @@ def mmpretrain_seresnet50(**kwargs) -> Optional[nn.Module]:
 def backbones(**kwargs) -> Dict[str, nn.Module]:
     """The compared backbones, built with the same ResNet arguments."""
     models = {
-        'resnet50': ResNet(depth=50, **kwargs),
-        'se_resnet50': SEResNet(depth=50, **kwargs),
-        'straightforward_se': SEResNet(depth=50, fuse_se=False, **kwargs),
+        name: model_class(depth=50, **arguments, **kwargs)
+        for name, (model_class, arguments) in BACKBONES.items()
     }
     mmpretrain = mmpretrain_seresnet50(**kwargs)
     if mmpretrain is not None:
@@ -240,11 +263,8 @@ def complexity() -> Dict[str, dict]:
     (``style='caffe'``), which is what the paper's 3.86 / 3.87 GFLOPs count.
     """
     models = {
-        'resnet50': ResNet(depth=50),
-        'se_resnet50': SEResNet(depth=50, fuse_se=False),
-        'resnet50_caffe': ResNet(depth=50, style='caffe'),
-        'se_resnet50_caffe': SEResNet(
-            depth=50, style='caffe', fuse_se=False),
+        name: model_class(**arguments)
+        for name, (model_class, arguments) in COMPLEXITY.items()
     }
     mmpretrain = mmpretrain_seresnet50()
     if mmpretrain is not None:
@@ -411,13 +431,6 @@ def faster_rcnn(timer: Timer, image_shape: tuple) -> Dict[str, dict]:
     proposals (backbone, neck, RPN head, RoI head)."""
     register_all_modules()
     cfg = get_config(FASTER_RCNN)
-    variants = {
-        BASELINE: dict(type='ResNet', init_cfg=None),
-        BASELINE_COPY: dict(type='ResNet', init_cfg=None),
-        'se_resnet50': dict(type='SEResNet', init_cfg=None),
-        'straightforward_se': dict(
-            type='SEResNet', fuse_se=False, init_cfg=None),
-    }
     packed = demo_mm_inputs(
         batch_size=2, image_shapes=[image_shape] * 2, num_items=[5, 5],
         num_classes=80)
@@ -430,7 +443,7 @@ def faster_rcnn(timer: Timer, image_shape: tuple) -> Dict[str, dict]:
         bboxes=torch.cat([corners, corners + sizes], dim=1))
 
     train_steps, infer_steps = {}, {}
-    for name, backbone in variants.items():
+    for name, backbone in FASTER_RCNN_BACKBONES.items():
         torch.manual_seed(0)
         model_cfg = cfg.model.copy()
         model_cfg.backbone = dict(model_cfg.backbone, **backbone)

@@ -15,11 +15,11 @@ from mmdet.models.layers import ResLayer
 from mmdet.registry import MODELS, WEIGHT_INITIALIZERS
 from senet_mmdet.arch_settings import TIMM_DEPTHS
 from senet_mmdet.models.layers.caffe_pool import CaffeMaxPool2d
-from senet_mmdet.models.layers.se import (GATES, SQUEEZES, SqueezeExcitation,
-                                          conv_output_mean,
-                                          is_compiling, is_frozen_batchnorm,
-                                          is_live_batchnorm,
-                                          se_norm_residual_relu)
+from senet_mmdet.models.layers.se import (
+    EXPORT_SE_FORMS, GATES, SQUEEZES, SqueezeExcitation, conv_output_mean,
+    export_se_conv_norm_residual_relu, is_compiling, is_exporting,
+    is_frozen_batchnorm, is_live_batchnorm, is_pointwise_conv,
+    se_norm_residual_relu)
 from senet_mmdet.utils import check_choice, check_se_ratio
 
 # Where the SE module sits in the residual unit (paper Sec. 6.5, Fig. 5,
@@ -69,6 +69,7 @@ class SEBlockMixin:
                  se_cfg: Optional[dict] = None,
                  se_position: str = 'standard',
                  fuse_se: bool = True,
+                 se_export: str = 'folded_gate',
                  anti_alias: bool = False,
                  relu_before_se: bool = False,
                  stride: int = 1,
@@ -83,6 +84,7 @@ class SEBlockMixin:
         self.aa = nn.AvgPool2d(stride) if pool_downsamples else None
         self.se_position = se_position if se_cfg is not None else None
         self.fuse_se = fuse_se
+        self.se_export = se_export
         self.relu_before_se = relu_before_se and se_cfg is not None
         if se_cfg is not None:
             # SE-PRE gates the unit's input; the others gate its output.
@@ -129,6 +131,10 @@ class SEBlockMixin:
         if self.se_position == 'pre':
             x = self.se(x)
         features = self.residual_head(x)
+        if self._exports_se_form():
+            return export_se_conv_norm_residual_relu(
+                self.se, self.last_conv, features, self.last_norm, identity,
+                self.se_export)
         out = self.last_conv(features)
         if self.se_fuses_with_last_norm() and (
                 not is_compiling() or self._compiles_fused(out)):
@@ -148,6 +154,13 @@ class SEBlockMixin:
         if self.se_position == 'post':
             out = self.se(out)
         return out
+
+    def _exports_se_form(self) -> bool:
+        """Whether an export records the SE block's export form
+        (:func:`export_se_conv_norm_residual_relu`)."""
+        return (is_exporting() and self.se_fuses_with_last_norm()
+                and is_frozen_batchnorm(self.last_norm)
+                and is_pointwise_conv(self.last_conv))
 
     @staticmethod
     def _compiles_fused(out: Tensor) -> bool:
@@ -283,6 +296,13 @@ class SEResNet(ResNet):
             that never materialises the norm's output: same outputs and
             gradients, the plain ResNet's memory. False runs the
             straightforward formulation. Defaults to True.
+        se_export (str): How ONNX export and TorchScript tracing write an
+            SE block after a frozen BatchNorm and a 1x1 last conv:
+            ``'folded_gate'`` (the squeeze from the conv's narrow input,
+            the gate folded into the conv's weights), ``'narrow_squeeze'``
+            (the squeeze only) or ``'output'`` (the eager arithmetic).
+            Equal outputs to float rounding; docs/deployment.md measures
+            each. Defaults to ``'folded_gate'``.
         stem_pool (str): The stem's 3x3 stride-2 max-pool: ``'pytorch'``
             (padding 1, MMDetection's and torchvision's) or ``'caffe'`` (no
             padding, rounding up: the official Caffe models and their ports,
@@ -337,6 +357,7 @@ class SEResNet(ResNet):
                  se_bias: bool = True,
                  se_position: str = 'standard',
                  fuse_se: bool = True,
+                 se_export: str = 'folded_gate',
                  stem_pool: str = 'pytorch',
                  stem_widths: Optional[Tuple[int, int]] = None,
                  anti_alias: bool = False,
@@ -354,6 +375,7 @@ class SEResNet(ResNet):
         se_cfg = se_module_cfg(owner, se_ratio, se_squeeze, se_gate, se_bias,
                                se_position)
         check_choice(owner, 'stem_pool', stem_pool, STEM_POOLS)
+        check_choice(owner, 'se_export', se_export, EXPORT_SE_FORMS)
         self._check_stem_widths(owner, stem_widths, kwargs)
         if relu_before_se and se_position != 'standard':
             raise ValueError(
@@ -384,6 +406,7 @@ class SEResNet(ResNet):
         self.se_cfg = se_cfg
         self.se_position = se_position
         self.fuse_se = fuse_se
+        self.se_export = se_export
         self.stage_with_se = tuple(stage_with_se)
         self.stem_widths = tuple(stem_widths) if stem_widths else None
         self.anti_alias = anti_alias
@@ -487,6 +510,7 @@ class SEResNet(ResNet):
             se_cfg=self.se_cfg if with_se else None,
             se_position=self.se_position,
             fuse_se=self.fuse_se,
+            se_export=self.se_export,
             anti_alias=self.anti_alias,
             relu_before_se=self.relu_before_se,
             **kwargs)

@@ -314,7 +314,7 @@ def is_compiling() -> bool:
     return check() if check is not None else torch._dynamo.is_compiling()
 
 
-def _is_exporting() -> bool:
+def is_exporting() -> bool:
     """Whether TorchScript or ONNX export is recording the caller."""
     return (torch.jit.is_tracing() or torch.jit.is_scripting()
             or torch.onnx.is_in_onnx_export())
@@ -331,7 +331,16 @@ def _keeps_graph(*tensors: Tensor) -> bool:
     """
     return (torch.is_grad_enabled()
             and any(tensor.requires_grad for tensor in tensors)
-            and not _is_exporting() and not is_compiling())
+            and not is_exporting() and not is_compiling())
+
+
+def is_pointwise_conv(conv: nn.Module) -> bool:
+    """Whether ``conv`` is a bias-free 1x1 convolution with stride 1, no
+    padding and one group: a linear map of each pixel alone, which
+    commutes with the spatial mean."""
+    return (type(conv) is nn.Conv2d and conv.kernel_size == (1, 1)
+            and conv.stride == (1, 1) and conv.padding == (0, 0)
+            and conv.groups == 1 and conv.bias is None)
 
 
 def conv_output_mean(conv: nn.Module, conv_input: Tensor,
@@ -348,10 +357,7 @@ def conv_output_mean(conv: nn.Module, conv_input: Tensor,
     SE-ResNet-50 about 3 % there). A traced or exported graph, which would
     freeze the choice for one input size, reads the output.
     """
-    if (type(conv) is nn.Conv2d and conv.kernel_size == (1, 1)
-            and conv.stride == (1, 1) and conv.padding == (0, 0)
-            and conv.groups == 1 and conv.bias is None
-            and not _is_exporting()):
+    if is_pointwise_conv(conv) and not is_exporting():
         batch, in_channels, height, width = conv_input.shape
         out_channels = conv.out_channels
         if (batch * height * width * (out_channels - in_channels) >
@@ -415,6 +421,57 @@ def se_norm_residual_relu(se: SqueezeExcitation,
     if _keeps_graph(x, weight, bias, identity):
         return _ScaledResidualReLU.apply(x, weight, bias, identity)
     return scaled_residual_relu(x, weight, bias, identity)
+
+
+# How an SE block after a frozen BatchNorm and a pointwise last conv is
+# written into an ONNX graph (export_se_conv_norm_residual_relu):
+# 'output', the eager arithmetic (the squeeze reads the conv's output, the
+# gate multiplies it); 'narrow_squeeze', the squeeze from the conv's
+# narrow input; 'folded_gate', that squeeze and the gate folded into the
+# conv's weights.
+EXPORT_SE_FORMS = ('output', 'narrow_squeeze', 'folded_gate')
+
+
+def folded_conv_norm(conv: nn.Conv2d,
+                     norm: _BatchNorm) -> Tuple[Tensor, Tensor]:
+    """Weight (C_out, C_in, 1, 1) and bias (C_out,) of the one 1x1
+    convolution that computes ``norm(conv(x))`` for a frozen ``norm``."""
+    a, b = frozen_norm_affine(norm)
+    return conv.weight * a.view(-1, 1, 1, 1), b.flatten()
+
+
+def export_se_conv_norm_residual_relu(se: SqueezeExcitation, conv: nn.Conv2d,
+                                      features: Tensor, norm: _BatchNorm,
+                                      identity: Tensor, form: str) -> Tensor:
+    """``relu(se(norm(conv(features))) + identity)`` in plain operations
+    for an exported graph, for a frozen ``norm``, a pointwise ``conv``
+    (:func:`is_pointwise_conv`) and an average-pooling ``se``.
+
+    With ``norm(conv(x)) = W' x + b'`` (``W'``, ``b'`` constants of the
+    graph, :func:`folded_conv_norm`), the squeeze is ``W' mean(x) + b'``,
+    a mean over the conv's input, four times narrower than its output in a
+    bottleneck, at any input size (``'narrow_squeeze'``, ``'folded_gate'``);
+    and ``(W' x + b') s = (s W') x + s b'`` per sample and channel, so the
+    gate can scale the conv's weights and bias instead of its output
+    (``'folded_gate'``; a batched matrix product, one weight per sample,
+    keeps the batch dynamic). ``'output'`` writes the eager arithmetic.
+    """
+    check_choice('export_se_conv_norm_residual_relu', 'form', form,
+                 EXPORT_SE_FORMS)
+    if form == 'output':
+        out = conv(features)
+        return se_norm_residual_relu(se, out, norm, identity)
+    weight, bias = folded_conv_norm(conv, norm)
+    pooled = nn.functional.adaptive_avg_pool2d(features, 1)
+    gate = se.excite(nn.functional.conv2d(pooled, weight, bias))
+    if form == 'narrow_squeeze':
+        out = nn.functional.conv2d(features, weight, bias)
+        return (out * gate + identity).relu()
+    gate = gate.flatten(1)
+    scaled_weight = weight.flatten(1) * gate[:, :, None]
+    out = torch.matmul(scaled_weight, features.flatten(2))
+    out = out + (bias * gate)[:, :, None]
+    return (out.view_as(identity) + identity).relu()
 
 
 # MMDetection's registry lists it with the other models. mmcv's plugin
