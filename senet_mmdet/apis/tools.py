@@ -11,6 +11,7 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
+from mmengine.dist import init_dist
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import init_default_scope
 from mmengine.runner import EpochBasedTrainLoop
@@ -127,22 +128,55 @@ def _slurm_environment() -> None:
         os.environ['MASTER_ADDR'] = hosts[0]
 
 
-def _cpu_distributed(args) -> dict:
-    """Start a torchrun or Slurm job on machines without CUDA, and return
-    the config options it needs.
+def _attempt_store() -> Tuple[torch.distributed.Store, int, int]:
+    """The store, rank and world size of ``env://`` (torchrun's or Slurm's
+    variables), with the keys of this attempt apart from an earlier one's.
 
-    mmengine's ``pytorch`` and ``slurm`` launchers call
+    Under torchrun the workers' store is the agent's TCPStore
+    (``TORCHELASTIC_USE_AGENT_STORE``), which outlives a restart: with
+    ``--max-restarts`` the restarted workers found the dead attempt's keys,
+    and gloo connected to the dead peer's address (connectFullMesh:
+    "Connection refused") or waited on its counters for 30 minutes. torch
+    2.13 prefixes no attempt there (static rendezvous and c10d alike), so
+    the keys here go under ``TORCHELASTIC_RESTART_COUNT``, as torch's own
+    env:// rendezvous once did."""
+    store, rank, world_size = next(torch.distributed.rendezvous('env://'))
+    attempt = os.environ.get('TORCHELASTIC_RESTART_COUNT')
+    if attempt is not None:
+        store = torch.distributed.PrefixStore(f'/worker/attempt_{attempt}',
+                                              store)
+    return store, rank, world_size
+
+
+def _start_distributed(args, cfg: Config) -> dict:
+    """Start the process group of a torchrun job (on CUDA and CPU) or a
+    Slurm job on CPU, and return the config options it needs; mmengine then
+    leaves the group as it is.
+
+    On CUDA, mmengine's own ``pytorch`` launcher starts it, with the
+    config's ``env_cfg.dist_cfg``, over :func:`_attempt_store`. Without
+    CUDA, mmengine's ``pytorch`` and ``slurm`` launchers would call
     ``torch.cuda.set_device`` whatever the backend, and its Runner gives
     DistributedDataParallel ``device_ids``, which DDP rejects for a CPU
-    model. The process group is started here with gloo (mmengine then
-    leaves it as it is), and ``device_ids=None`` keeps DDP on the CPU.
+    model: the group is started with gloo here, and ``device_ids=None``
+    keeps DDP on the CPU. Slurm on CUDA stays mmengine's (Slurm restarts no
+    job in place).
     """
-    if args.launcher not in ('pytorch', 'slurm') or torch.cuda.is_available():
+    cuda = torch.cuda.is_available()
+    if (args.launcher not in ('pytorch', 'slurm')
+            or torch.distributed.is_initialized()
+            or (cuda and args.launcher == 'slurm')):
         return {}
     if args.launcher == 'slurm':
         _slurm_environment()
-    if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend='gloo')
+    store, rank, world_size = _attempt_store()
+    if cuda:
+        dist_cfg = dict((cfg.get('env_cfg') or {}).get('dist_cfg') or {})
+        init_dist('pytorch', store=store, rank=rank, world_size=world_size,
+                  **dist_cfg)
+        return {}
+    torch.distributed.init_process_group(
+        backend='gloo', store=store, rank=rank, world_size=world_size)
     return {'model_wrapper_cfg.device_ids': None}
 
 
@@ -255,7 +289,9 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
     or is not finite, pretrained weights that cannot be fetched (offline)
     or do not fit end the run with an ``error:`` line before its first
     iteration, ``--launcher pytorch`` and ``--launcher slurm`` also run on
-    CPU-only machines (gloo), and the :data:`FLAGS` (and, for testing,
+    CPU-only machines (gloo), workers that torchrun restarts start a process
+    group apart from the dead attempt's, and the :data:`FLAGS` (and, for
+    testing,
     :data:`TEST_FLAGS`) are ours.
     """
     tool = mmdet_tool(name)
@@ -281,7 +317,7 @@ def run_mmdet_tool(name: str, loaders: Sequence[str]) -> None:
                                   given['--allow-nonfinite'])
     except (FileNotFoundError, DatasetError, CheckpointError) as error:
         sys.exit(f'error: {error}')
-    options.update(_cpu_distributed(args))
+    options.update(_start_distributed(args, cfg))
     if given['--tensorboard']:
         options.update(_tensorboard(cfg))
     if name == 'train':

@@ -11,6 +11,11 @@ Environment (torchrun and srun hand it to every rank):
     TERM_AGENT_AT_ITER  rank 0 sends SIGTERM to its parent (torchrun's
                       agent) before that global iteration, writing
                       ``signalled.json`` (time) first
+    TERM_RANK_AT_ITER   rank 0 sends SIGTERM to itself (not to the agent)
+                      before that global iteration
+Each happens in a job's first attempt only (TORCHELASTIC_RESTART_COUNT 0
+or unset), so a worker that torchrun restarts and that resumes before that
+iteration is not killed or signalled again.
 Rank 0 also writes ``progress.json`` (the iterations done) after each
 iteration, for a test that signals a job from outside.
 """
@@ -32,6 +37,11 @@ from mmdet.registry import HOOKS
 class RankReportHook(Hook):
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') != '0':
+            return
+        if (get_rank() == 0 and os.environ.get('TERM_RANK_AT_ITER') == str(
+                runner.iter)):
+            os.kill(os.getpid(), signal.SIGTERM)
         if (os.environ.get('KILL_RANK') == str(get_rank())
                 and os.environ.get('KILL_AT_ITER') == str(runner.iter)):
             killed = dict(rank=get_rank(), iter=runner.iter, time=time.time())

@@ -387,6 +387,72 @@ def test_sigterm_to_torchruns_agent_saves_on_both_ranks_and_resumes(
     assert_same_run(reported(reports), two_ranks['reports'])
 
 
+def elastic_env(reports: Path, backend: str, **extra) -> dict:
+    """tools/dist_train.sh's variables for torchrun restarting its workers
+    once (MAX_RESTARTS=1) with the rendezvous ``backend``."""
+    port = str(free_port())
+    return launcher_env(reports, MAX_RESTARTS='1', RDZV_BACKEND=backend,
+                        PORT=port, RDZV_ENDPOINT=f'127.0.0.1:{port}',
+                        RDZV_ID='elastic-test', **extra)
+
+
+@pytest.mark.parametrize('backend', ['static', 'c10d'])
+def test_elastic_torchrun_restarts_a_killed_rank_to_the_same_weights(
+        two_ranks, backend, tmp_path):
+    work_dir = tmp_path / 'work'
+    reports = tmp_path / 'reports'
+    # Started with --resume, as an elastic job must be (each restart runs
+    # the same command); a checkpoint after every iteration.
+    command = ['bash', str(TOOLS / 'dist_train.sh'), two_ranks['config'], '2',
+               '--work-dir', str(work_dir), '--resume', '--cfg-options',
+               'default_hooks.checkpoint.mid_epoch_interval=1']
+    env = elastic_env(reports, backend, KILL_RANK='1',
+                      KILL_AT_ITER=str(KILLED_AT))
+    started = time.time()
+    # One restart allowed: a restart that failed on the dead attempt's
+    # state (or hung) would fail the job.
+    result = run(command, tmp_path, env=env)
+    ended = time.time()
+    output = result.stdout + result.stderr
+    killed = json.loads((reports / 'killed.json').read_text())
+    assert killed['rank'] == 1 and killed['iter'] == KILLED_AT
+    assert 'exitcode: -9' in output, output[-3000:]
+    # Iteration 3's checkpoint came before the kill: nothing is trained
+    # twice (at most mid_epoch_interval iterations could be).
+    assert 'resuming epoch 2 after its batch 1 of 2' in output
+    assert_same_run(reported(reports), two_ranks['reports'])
+    print(f'\n{backend} rendezvous, rank 1 killed at iteration {KILLED_AT}: '
+          f'the restarted job ended {ended - killed["time"]:.1f} s after the '
+          f'kill, {ended - started:.1f} s after its start')
+
+
+def test_elastic_restart_after_a_signal_stops_again_without_training(
+        two_ranks, tmp_path):
+    work_dir = tmp_path / 'work'
+    reports = tmp_path / 'reports'
+    command = ['bash', str(TOOLS / 'dist_train.sh'), two_ranks['config'], '2',
+               '--work-dir', str(work_dir), '--resume']
+    # SIGTERM reaches rank 0 but not torchrun's agent: both ranks save and
+    # exit 75, which the agent takes for a failure and restarts.
+    env = elastic_env(reports, 'static', TERM_RANK_AT_ITER='2')
+    stopped = subprocess.run(command, cwd=tmp_path, env=env, text=True,
+                             capture_output=True, timeout=TIMEOUT)
+    output = stopped.stdout + stopped.stderr
+    assert stopped.returncode != 0
+    assert output.count('stopped: SIGTERM received: training stopped after '
+                        'iteration 3 (epoch 2, batch 1)') == 2, output[-3000:]
+    assert output.count('and the launcher restarted it in place (restart 1): '
+                        'not training again') == 2
+    assert 'exitcode: 75' in output
+    assert json.loads((reports / 'progress.json').read_text())['iter'] == 3
+    # A new job resumes where the signal stopped the first one.
+    env = launcher_env(reports, PORT=str(free_port()))
+    resumed = run(command, tmp_path, env=env)
+    assert 'resuming epoch 2 after its batch 1 of 2' in (resumed.stdout +
+                                                         resumed.stderr)
+    assert_same_run(reported(reports), two_ranks['reports'])
+
+
 def job_state(job: str, env: dict) -> dict:
     shown = subprocess.run(['scontrol', 'show', 'job', job], env=env,
                            capture_output=True, text=True, check=True).stdout
