@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterator, List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from torch.utils.data import get_worker_info
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -56,19 +57,25 @@ def set_random_states(states: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states['cuda'])
 
 
-@contextmanager
-def forked_random_states(seed: int) -> Iterator[None]:
-    """Run the body with Python's, NumPy's and torch's CPU generators seeded
-    from ``seed``, and put their previous states back afterwards, so the
-    caller's random numbers are as if the body had not run.
+def seed_random_generators(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's CPU generators from ``seed``.
 
     CUDA's generators are left alone: a forked dataloader worker must not
     touch CUDA, and data pipelines draw on the CPU (``torch.manual_seed``
     would seed every device too, and takes 100 times as long)."""
-    saved = random_states(cuda=False)
     random.seed(seed)
     np.random.seed(seed)
     torch.default_generator.manual_seed(seed)
+
+
+@contextmanager
+def forked_random_states(seed: int) -> Iterator[None]:
+    """Run the body with the generators seeded from ``seed``
+    (:func:`seed_random_generators`), and put their previous states back
+    afterwards, so the caller's random numbers are as if the body had not
+    run."""
+    saved = random_states(cuda=False)
+    seed_random_generators(seed)
     try:
         yield
     finally:
@@ -80,8 +87,9 @@ SeededIndex = Tuple[int, int]
 
 class SeededSamples:
     """Loads the samples of a batch of ``(index, seed)`` pairs, each inside
-    :func:`forked_random_states` of its seed; a plain index loads as torch
-    would load it.
+    :func:`forked_random_states` of its seed (in a dataloader worker, after
+    :func:`seed_random_generators`); a plain index loads as torch would
+    load it.
 
     Set as a dataset's ``__getitems__`` (:func:`load_seeded`): torch's
     dataloader fetches a whole batch through it, in the main process or a
@@ -100,6 +108,12 @@ class SeededSamples:
         if not isinstance(index, tuple):
             return self.dataset[index]
         index, seed = index
+        if get_worker_info() is not None:
+            # A worker's generators serve its samples only, each seeded
+            # afresh: nothing to put back (saving and restoring NumPy's
+            # state is most of the fork's cost).
+            seed_random_generators(seed)
+            return self.dataset[index]
         with forked_random_states(seed):
             return self.dataset[index]
 

@@ -7,7 +7,9 @@ senet_mmdet/datasets/seeding.py), interleaved, beside the seeding alone.
         [--rounds 5] [--cfg-options K=V ...]
 
 Prints the median time per sample of each and the ratio of the seeding to
-the plain sample: the share of data loading that the seeding adds.
+the plain sample, in the main process (``num_workers=0``: the generators'
+states are saved and put back) and in a worker (seeded only): the share of
+data loading that the seeding adds.
 """
 import argparse
 import statistics
@@ -21,7 +23,8 @@ import senet_mmdet  # noqa: F401  (registers the datasets)
 from mmdet.registry import DATASETS
 from senet_mmdet.apis.tools import load_config
 from senet_mmdet.datasets.seeding import (SeededSamples,
-                                          forked_random_states, sample_seed)
+                                          forked_random_states, sample_seed,
+                                          seed_random_generators)
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,9 +50,16 @@ def per_sample(load, indices: list) -> float:
     return (time.perf_counter() - start) / len(indices)
 
 
-def fork_only(seeded_index: tuple) -> None:
-    with forked_random_states(seeded_index[1]):
+def fork_only(index: int) -> None:
+    """What the main process adds to a sample (``num_workers=0``)."""
+    with forked_random_states(sample_seed(0, 1, index)):
         pass
+
+
+def seed_only(index: int) -> None:
+    """What a dataloader worker adds (the seed comes from the main
+    process's sampler, computed there)."""
+    seed_random_generators(sample_seed(0, 1, index))
 
 
 def main() -> None:
@@ -61,27 +71,27 @@ def main() -> None:
     indices = [index % len(dataset) for index in range(args.samples)]
     seeded = [(index, sample_seed(0, 1, index)) for index in indices]
     seeded_samples = SeededSamples(dataset)
-    times = dict(plain=[], seeded=[], seeding=[])
+    loads = dict(plain=dataset.__getitem__,
+                 seeded=lambda index: seeded_samples([index]),
+                 fork=fork_only, seed=seed_only)
+    times = {name: [] for name in loads}
     for round_ in range(args.rounds + 1):
-        plain = per_sample(dataset.__getitem__, indices)
-        with_seed = per_sample(lambda index: seeded_samples([index]), seeded)
-        seeding = per_sample(
-            lambda index: fork_only((index, sample_seed(0, 1, index))),
-            indices)
-        if round_:  # the first round warms caches up
-            times['plain'].append(plain)
-            times['seeded'].append(with_seed)
-            times['seeding'].append(seeding)
-    plain, with_seed, seeding = (statistics.median(times[key])
-                                 for key in ('plain', 'seeded', 'seeding'))
+        for name, load in loads.items():
+            took = per_sample(load, seeded if name == 'seeded' else indices)
+            if round_:  # the first round warms caches up
+                times[name].append(took)
+    plain, with_seed, fork, seed = (statistics.median(times[name])
+                                    for name in loads)
     print(f'{args.config}: training pipeline, {len(dataset)} samples, '
           f'torch {torch.__version__}, 1 thread')
     print(f'plain sample: median {plain * 1e3:.3f} ms per sample over '
           f'{args.rounds} x {args.samples} samples')
-    print(f'seeded sample: median {with_seed * 1e3:.3f} ms per sample')
-    print(f'seeding alone (seed + fork + restore): median '
-          f'{seeding * 1e6:.1f} us per sample')
-    print(f'seeding / plain sample: {seeding / plain:.4f}')
+    print(f'seeded sample (main process): median {with_seed * 1e3:.3f} ms '
+          'per sample')
+    print(f'seeding in the main process (seed, fork, restore): median '
+          f'{fork * 1e6:.1f} us per sample, {fork / plain:.4f} of a sample')
+    print(f'seeding in a worker (seed): median {seed * 1e6:.1f} us per '
+          f'sample, {seed / plain:.4f} of a sample')
 
 
 if __name__ == '__main__':
