@@ -1,6 +1,7 @@
 """tools/deployment/deploy.py: the whole detector through mmdeploy to
 onnxruntime, on both tested stacks (make test: torch 2.13, with mmdeploy's
 shims; make test-torch21: torch 2.1)."""
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -68,13 +69,14 @@ def export_report(config, checkpoint, images, work_dir, *flags) -> dict:
     return report
 
 
-def assert_standard_operators_only(onnx_file: Path) -> None:
+def assert_standard_operators_only(onnx_file: Path,
+                                   two_stage: bool = True) -> None:
     """Any onnxruntime runs the file: every node is in ONNX's own domain,
-    RoIAlign and NMS included."""
+    RoIAlign (of a two-stage detector) and NMS included."""
     import onnx
     model = onnx.load(str(onnx_file))
     assert {node.domain for node in model.graph.node} == {''}
-    assert {'RoiAlign', 'NonMaxSuppression'} <= {
+    assert {'NonMaxSuppression', *(['RoiAlign'] if two_stage else [])} <= {
         node.op_type for node in model.graph.node}
 
 
@@ -109,35 +111,6 @@ def test_trained_toy_detector_exports_with_detection_parity(
 
 
 @pytest.mark.slow
-def test_flagship_exports_with_dynamic_size(toy_root, tmp_path):
-    import mmcv
-    import numpy as np
-    from mmengine.config import Config
-    flagship = REPO / 'configs' / 'faster_rcnn_se_r50.py'
-    # Unchanged: the official weights' Caffe stem pool, exported as its
-    # exact -inf-padded form (CaffeMaxPool2d).
-    assert Config.fromfile(flagship).model.backbone.stem_pool == 'caffe'
-    wide = tmp_path / 'wide.png'
-    mmcv.imwrite(
-        np.random.default_rng(0).integers(0, 256, (200, 304, 3),
-                                          dtype=np.uint8), str(wide))
-    square = sorted((toy_root / 'val').glob('*.png'))[0]
-    # Random weights score every class alike (about 1/81): with the score
-    # threshold at 0 the model keeps its 100 best detections to compare.
-    report = export_report(flagship, None, [square, wide],
-                           tmp_path / 'deploy', '--cfg-options',
-                           'model.test_cfg.rcnn.score_thr=0')
-    # The test pipeline resizes to at most 1333 x 800 and pads to 32: the
-    # file exported at 800 x 800 runs at 800 x 1216.
-    assert [image['input_shape'] for image in report['images']] == [
-        [1, 3, 800, 800], [1, 3, 800, 1216]]
-    for image in report['images']:
-        export, _ = image['comparisons']
-        assert export['onnxruntime'] == export['pytorch'] == 100
-        assert export['same'] and export['checked'] > 0
-
-
-@pytest.mark.slow
 def test_missing_image_is_named(trained, tmp_path):
     config, checkpoint = trained
     result = run(
@@ -160,3 +133,98 @@ def test_other_backends_are_refused(trained, toy_root, tmp_path):
         tmp_path, returncode=1)
     assert (f'error: deploy-cfg {deploy_cfg}: backend tensorrt; this tool '
             'checks onnxruntime models only') in result.stderr
+
+
+# One shipped config per family, exported with random weights at small
+# sizes (the test pipeline's resize scale lowered), keeping every detection.
+SENET = 'senet/'
+FAMILIES = {
+    'plain, pytorch style': SENET + 'faster-rcnn_r50_fpn_1x_coco.py',
+    'plain, caffe style (BGR, std 1)':
+        SENET + 'faster-rcnn_r50-caffe_fpn_tpami-table7-2x_coco.py',
+    'SE, pytorch style': SENET + 'faster-rcnn_se-r50_fpn_1x_coco.py',
+    # The flagship: caffe style, Caffe's stem pool (CaffeMaxPool2d).
+    'SE, caffe style, Caffe stem pool': 'faster_rcnn_se_r50.py',
+    'SE-ResNeXt': SENET + 'faster-rcnn_se-x50-32x4d_fpn_1x_coco.py',
+    'SENet-154': SENET + 'faster-rcnn_senet154-legacy_fpn_1x_coco.py',
+    'RetinaNet': SENET + 'retinanet_se-r50_fpn_1x_coco.py',
+    'Mask R-CNN': SENET + 'mask-rcnn_se-r50_fpn_1x_coco.py',
+}
+# The resize scale (width, height) and two image sizes (height, width):
+# one file exported at the first runs at both.
+SMALL_SCALE = (128, 96)
+IMAGE_SIZES = [(96, 128), (64, 160)]
+
+
+def small_export_options(config) -> dict:
+    """--cfg-options for a small, every-detection export of ``config``."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    # mmdeploy builds its inputs with the config's test_pipeline.
+    resize = next(index for index, step in enumerate(cfg.test_pipeline)
+                  if step['type'] == 'Resize')
+    options = {
+        f'test_pipeline.{resize}.scale': SMALL_SCALE
+    }
+    test_cfg = cfg.model.test_cfg
+    options['model.test_cfg.' + ('rcnn.' if 'rcnn' in test_cfg else '') +
+            'score_thr'] = 0.0
+    return options
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', FAMILIES.values(), ids=FAMILIES.keys())
+def test_every_config_family_exports_with_parity(config, tmp_path):
+    """Export parity on every detection, the plain onnxruntime check and
+    standard operators only, for one file run at two input sizes."""
+    import mmcv
+    import numpy as np
+    tool = load_tool(DEPLOY)
+    path = REPO / 'configs' / config
+    images = []
+    for height, width in IMAGE_SIZES:
+        image = tmp_path / f'{height}x{width}.png'
+        mmcv.imwrite(
+            np.random.default_rng(height).integers(
+                0, 256, (height, width, 3), dtype=np.uint8), str(image))
+        images.append(str(image))
+    args = argparse.Namespace(
+        config=str(path), checkpoint=None, image=images,
+        deploy_cfg=tool.DEPLOY_CFG, work_dir=str(tmp_path / 'deploy'),
+        score_thr=0.3, cfg_options=small_export_options(path), repeat=1)
+    report = tool.deploy(args)
+    # Fitted into 128 x 96 and padded to a multiple of 32.
+    assert [image['input_shape'] for image in report['images']] == [
+        [1, 3, 96, 128], [1, 3, 64, 128]]
+    for image in report['images']:
+        export, _ = image['comparisons']
+        assert export['same'] and export['checked'] > 0, export
+        assert image['plain_onnxruntime']['same']
+    assert_standard_operators_only(Path(report['onnx']),
+                                   two_stage='retinanet' not in config)
+
+
+def test_random_weights_are_scaled_to_the_configs_input():
+    """The first conv of a random detector is scaled by the config's std
+    over ImageNet's pixel std: untouched for MMDetection's RGB mean/std,
+    1/57-1/58 per channel for the Caffe configs' BGR pixels with std 1."""
+    import torch
+    from mmengine.config import Config
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    tool = load_tool(DEPLOY)
+    folder = REPO / 'configs' / 'senet'
+    for config, factors in [
+        ('faster-rcnn_se-r50-caffe_fpn_tpami-table7-2x_coco.py',
+         [1.0, 1.0, 1.0]),
+        ('faster-rcnn_r50-caffe_fpn_tpami-table7-2x_coco.py',
+         [1 / 57.375, 1 / 57.12, 1 / 58.395]),
+    ]:
+        cfg = Config.fromfile(folder / config)
+        model = MODELS.build(cfg.model)
+        before = model.backbone.conv1.weight.clone()
+        tool.scale_stem_to_input(model, cfg.model.data_preprocessor)
+        torch.testing.assert_close(
+            model.backbone.conv1.weight,
+            before * torch.tensor(factors).view(1, 3, 1, 1))

@@ -68,6 +68,9 @@ INSTALL_HINT = ('make install installs it (pip install --no-deps '
 # Two detections are the same within these (pixels, score).
 BOX_BOUND = 1e-2
 SCORE_BOUND = 1e-4
+# MMDetection's ImageNet pixel std, RGB: the input spread random weights
+# are scaled for (scale_stem_to_input).
+IMAGENET_STD_RGB = (58.395, 57.12, 57.375)
 # The two comparisons of each image, in the report's order.
 INDEX = dict(export=0, mmdet=1)
 AGAINST = dict(export='PyTorch, rewritten (export parity)',
@@ -84,7 +87,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         'checkpoint', nargs='?',
         help='trained weights (.pth); without them the weights are random '
-        '(seed 0, saved as WORK_DIR/random_weights.pth)')
+        '(seed 0, the first conv scaled to the config\'s input '
+        'normalisation, saved as WORK_DIR/random_weights.pth)')
     parser.add_argument('--image', nargs='+', required=True,
                         help='images to export with (the first) and check')
     parser.add_argument('--deploy-cfg', default=DEPLOY_CFG,
@@ -186,6 +190,50 @@ def plain_difference(backend: Tuple[np.ndarray, np.ndarray],
                 and max_diff <= 1e-5, max_diff=max_diff)
 
 
+def init_heads(model: torch.nn.Module) -> None:
+    """MMDetection's initialisation for everything after the backbone.
+
+    mmdeploy builds a model without ``init_weights()``, which leaves every
+    layer at PyTorch's default, far wider than MMDetection's heads start
+    (box regression layers: normal, std 0.01 or 0.001). A random detector
+    then regresses boxes past the image border, clipped to zero height;
+    PyTorch's and onnxruntime's NMS keep other ones among those degenerate
+    boxes, and export parity fails on detections that no trained model
+    makes. The backbone stays at PyTorch's default (MMDetection's would
+    zero every residual branch's last norm, and load pretrained weights).
+    """
+    for name, child in model.named_children():
+        if name not in ('backbone', 'data_preprocessor') and hasattr(
+                child, 'init_weights'):
+            child.init_weights()
+
+
+def scale_stem_to_input(model: torch.nn.Module, preprocessor: dict) -> None:
+    """Scale the random weights of the backbone's first convolution, per
+    input channel, by the config's std over ImageNet's pixel std, so that
+    the random detector sees inputs of unit spread whatever the config's
+    normalisation (a no-op for MMDetection's mean/std).
+
+    Random weights do not normalise: the Caffe-style configs feed BGR pixels
+    less the mean with std 1, 58 times the spread of MMDetection's input,
+    and a random detector then drives RPN logits to 30 (sigmoid exactly 1.0
+    in float32 for hundreds of anchors) and box deltas to the clip. Ties
+    among saturated scores are broken one way by PyTorch and another by
+    onnxruntime, so the two pick other proposals and no detection agrees.
+    Trained weights expect their input range; a checkpoint is left as is.
+    """
+    first_conv = next(module for module in model.backbone.modules()
+                      if isinstance(module, torch.nn.Conv2d))
+    # The preprocessor's std is in its output's channel order: RGB after
+    # bgr_to_rgb, else the BGR order images load in.
+    rgb = preprocessor.get('bgr_to_rgb', False)
+    spread = IMAGENET_STD_RGB if rgb else IMAGENET_STD_RGB[::-1]
+    std = preprocessor.get('std') or (1.0, 1.0, 1.0)
+    factors = torch.tensor([s / p for s, p in zip(std, spread)])
+    with torch.no_grad():
+        first_conv.weight.mul_(factors.view(1, -1, 1, 1))
+
+
 def max_per_img(model_cfg) -> int:
     test_cfg = model_cfg.model.get('test_cfg') or {}
     head_cfg = test_cfg.get('rcnn', test_cfg)
@@ -214,6 +262,8 @@ def deploy(args) -> dict:
         torch.manual_seed(0)
         checkpoint = osp.join(work_dir, 'random_weights.pth')
         model = processor.build_pytorch_model()
+        init_heads(model)
+        scale_stem_to_input(model, model_cfg.model.data_preprocessor)
         torch.save({'state_dict': model.state_dict()}, checkpoint)
     onnx_name = get_ir_config(deploy_cfg).get('save_file', 'end2end.onnx')
     try:
