@@ -2,8 +2,10 @@
 import json
 
 import pytest
+from mmengine.config import Config
 
-from .utils import FASTER, FASTER_PLAIN, REPO, tiny_config, tool_in_process
+from .utils import (FASTER, FASTER_PLAIN, REPO, load_tool, tiny_config,
+                    tool_in_process)
 
 
 def compare(arguments: tuple, cwd) -> str:
@@ -80,3 +82,11 @@ def test_compare_refuses_bad_arguments_before_training(tmp_path, args,
     assert result.returncode == 2
     assert message in result.stderr
     assert not (tmp_path / 'work').exists()
+
+
+def test_each_protocol_is_a_plain_and_an_se_twin():
+    compare = load_tool(REPO / 'tools' / 'analysis' / 'compare.py')
+    assert sorted(compare.PROTOCOLS) == ['toy', 'trees']
+    for plain, se in compare.PROTOCOLS.values():
+        assert Config.fromfile(plain).model.backbone.type == 'ResNet'
+        assert Config.fromfile(se).model.backbone.type == 'SEResNet'
