@@ -35,6 +35,8 @@ SHELL := /bin/bash
 # (tools/install/python.sh, which also refuses a .venv/ made by another).
 # PYTHONS is the range the pinned stack is tested on (docs/installation.md).
 PYTHON ?=
+# Only the install sees it: tools/*.sh and their tests read PYTHON too.
+unexport PYTHON
 PYTHONS := 3.10 3.13
 VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python

@@ -248,3 +248,12 @@ def test_make_install_torch21_takes_a_python_torch_2_1_has_wheels_for(
                   'PYTHON=python3.12', path=bin_dir)
     assert result.returncode != 0
     assert 'supports Python 3.10-3.11' in result.stderr
+
+
+def test_make_keeps_python_out_of_the_recipes_environment(tmp_path):
+    """`make test PYTHON=python3.13` must not hand PYTHON to the tests:
+    tools/dist_*.sh and slurm_*.sh read it to choose their interpreter."""
+    result = make('--eval=show-python: ; @echo "[$$PYTHON]"', 'show-python',
+                  'PYTHON=python3.13', path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == '[]'
