@@ -46,7 +46,7 @@ CAPTION_HEIGHT = 22
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('image', help='an image file or a folder of images')
     parser.add_argument('config', help='the detector config')
     parser.add_argument(
@@ -56,7 +56,8 @@ def parse_args() -> argparse.Namespace:
         '--out', help='PNG to write for one image, folder for a folder '
         '(default outputs/)')
     parser.add_argument('--score-thr', type=float, default=0.3,
-                        help='draw predictions above this score')
+                        help='draw predictions above this score (default '
+                        '%(default)s)')
     parser.add_argument(
         '--gt', metavar='ANN_FILE',
         help='COCO annotation file: draw the ground truth beside')

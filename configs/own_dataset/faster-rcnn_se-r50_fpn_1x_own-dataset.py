@@ -1,10 +1,16 @@
 # Faster R-CNN, SE-ResNet-50 FPN, 1x schedule, on YOUR COCO-format dataset
-# (docs/own_dataset.md). Copy this file and edit the two lines marked EDIT:
-# everything that depends on them (the classes of the three dataloaders,
-# the head's num_classes, the evaluators' annotation file) follows.
+# (docs/own_dataset.md). COPY this file (anywhere: its base is package-scoped)
+# and edit the two lines marked EDIT: everything that depends on them (the
+# classes of the three dataloaders, the head's num_classes, the evaluators'
+# annotation file) follows. Do NOT inherit it to change them: mmengine
+# computes metainfo, num_classes and the paths below when it reads this file,
+# so a child config's data_root or classes reach none of them (a child must
+# set metainfo, num_classes, the dataloaders' data_root/ann_file and the
+# evaluators itself; docs/own_dataset.md shows that form).
 # The backbone starts from the official ImageNet SE-ResNet-50 weights
 # (timm's legacy_seresnet50, fetched on first use; offline: see
-# configs/faster_rcnn_se_r50.py).
+# configs/faster_rcnn_se_r50.py; from scratch:
+# --cfg-options model.backbone.init_cfg=None).
 #
 # Learning rate: MMDetection's 0.02 is for a total batch of 16 (8 GPUs x 2
 # images). Train with --auto-scale-lr and it is scaled linearly to yours
@@ -12,7 +18,7 @@
 #   python tools/train.py configs/own_dataset/faster-rcnn_se-r50_fpn_1x_own-dataset.py --auto-scale-lr
 #   python tools/test.py configs/own_dataset/faster-rcnn_se-r50_fpn_1x_own-dataset.py \
 #       work_dirs/faster-rcnn_se-r50_fpn_1x_own-dataset/epoch_12.pth
-_base_ = '../faster_rcnn_se_r50.py'
+_base_ = 'senet_mmdet::senet/faster-rcnn_se-r50_fpn_1x_coco.py'
 
 # EDIT: the folder holding annotations/ and the image folders.
 data_root = 'data/own_dataset/'

@@ -121,9 +121,11 @@ def _check_classes(path: str, coco: dict,
     if absent:
         raise DatasetError(
             f'{path}: the config\'s classes {absent} are not categories of '
-            f'this file, which has {sorted(map(str, categories.values()))}; '
+            f'this file, which has {list(map(str, categories.values()))}; '
             'set the dataset\'s metainfo=dict(classes=(...)) to names from '
-            'the file (and num_classes in the heads to match)')
+            'the file (and num_classes in the heads to match). Classes set '
+            'in a child config do not reach a metainfo its base computed '
+            'from them: set metainfo in the child, or copy the base')
     # CocoDataset numbers the labels in the file's category order
     # (``get_cat_ids`` filters "categories" as listed) but names label i
     # after classes[i]: another order trains and evaluates correctly and

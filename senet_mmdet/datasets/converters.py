@@ -30,6 +30,8 @@ from .check import DatasetError, DatasetWarning, listing
 VOC_OPTIONAL_FLAGS = ('difficult', 'truncated', 'occluded')
 VOC_BOX_TAGS = ('xmin', 'ymin', 'xmax', 'ymax')
 CSV_COLUMNS = ('image_path', 'xmin', 'ymin', 'xmax', 'ymax', 'label')
+# Decimals of the pixel coordinates written to COCO files.
+PIXEL_DECIMALS = 3
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
@@ -208,7 +210,10 @@ def read_yolo(label_dir: str, image_dir: str,
         width, height = image_size(osp.join(image_dir, name))
         txt = osp.join(label_dir, osp.splitext(name)[0] + '.txt')
         image = LabeledImage(name, width, height, source=txt)
-        lines = open(txt).read().splitlines() if osp.isfile(txt) else []
+        lines = []
+        if osp.isfile(txt):
+            with open(txt) as handle:
+                lines = handle.read().splitlines()
         for number, text in enumerate(lines, start=1):
             if not text.strip():
                 continue
@@ -306,11 +311,16 @@ def to_coco(images: Sequence[LabeledImage],
             dict(id=image_id, file_name=image.file_name, width=image.width,
                  height=image.height))
         for box in image.boxes:
-            w, h = box.x2 - box.x1, box.y2 - box.y1
+            # Products of normalised YOLO values and differences of
+            # corners carry float noise (32.00000000000003); a thousandth
+            # of a pixel is far below any annotation's precision.
+            x, y, w, h = (round(value, PIXEL_DECIMALS)
+                          for value in (box.x1, box.y1, box.x2 - box.x1,
+                                        box.y2 - box.y1))
             coco['annotations'].append(
                 dict(id=len(coco['annotations']) + 1, image_id=image_id,
-                     category_id=category[box.label],
-                     bbox=[box.x1, box.y1, w, h], area=w * h,
+                     category_id=category[box.label], bbox=[x, y, w, h],
+                     area=round(w * h, PIXEL_DECIMALS),
                      iscrowd=int(box.ignore)))
     return coco
 

@@ -168,8 +168,10 @@ def test_class_list_not_in_annotations_is_an_error(toy):
     assert message.startswith(
         f"{toy}/annotations/instances_train.json: the config's classes "
         "['circle'] are not categories of this file")
-    assert "['ellipse', 'rectangle', 'triangle']" in message
+    # The file's order, the order the classes must be given in.
+    assert "which has ['rectangle', 'ellipse', 'triangle']" in message
     assert 'metainfo=dict(classes=' in message
+    assert 'Classes set in a child config do not reach' in message
 
 
 def test_default_coco_classes_against_toy_annotations(toy):

@@ -166,6 +166,23 @@ def test_yolo_normalised_boxes_become_pixels(tmp_path):
     assert len(coco['images']) == 2
 
 
+def test_yolo_pixels_are_rounded_and_label_files_closed(tmp_path):
+    (tmp_path / 'images').mkdir()
+    (tmp_path / 'labels').mkdir()
+    write_image(tmp_path / 'images' / 'a.png', 640, 480)
+    # In floats (0.35 + 0.1 / 2) * 640 is 255.99999999999997 and
+    # (0.3 - 0.2 / 2) * 480 is 95.99999999999999.
+    (tmp_path / 'labels' / 'a.txt').write_text('0 0.35 0.3 0.1 0.2\n')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', ResourceWarning)
+        images = read_yolo(str(tmp_path / 'labels'),
+                           str(tmp_path / 'images'), ['cat'])
+    assert not [w for w in caught if w.category is ResourceWarning]
+    (ann, ) = to_coco(images, ['cat'])['annotations']
+    assert ann['bbox'] == [192.0, 96.0, 64.0, 96.0]
+    assert ann['area'] == 6144.0
+
+
 @pytest.mark.parametrize('line, message', [
     ('2 0.5 0.5 0.2 0.2', 'class index 2 is not one of the 2 classes'),
     ('0 0.5 0.5 0.2', "has 4 fields, not 5"),

@@ -28,3 +28,19 @@ def test_train_rejects_a_test_only_flag():
                              '--allow-mismatch', cwd=REPO)
     assert result.returncode == 2
     assert 'unrecognized arguments: --allow-mismatch' in result.stderr
+
+
+def test_demo_help_shows_the_score_threshold_default():
+    result = tool_in_process('demo.py', '--help', cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'score (default 0.3)' in ' '.join(result.stdout.split())
+
+
+def test_tile_coco_help_describes_small_images_in_whole_sentences():
+    result = tool_in_process('dataset_converters/tile_coco.py', '--help',
+                             cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = ' '.join(result.stdout.split())
+    assert ('an image no larger than a tile stays whole, so this also splits '
+            'a dataset of small images') in text
+    assert 'into tiles (and,' not in text

@@ -1,6 +1,8 @@
-"""Split a COCO dataset by source image, then cut the training images (and,
-with ``--tile-val``, the validation images) into tiles
-(senet_mmdet/datasets/tiling.py; docs/own_dataset.md, "Large images").
+"""Split a COCO dataset into train and val by source image, then cut the
+training images (and, with ``--tile-val``, the validation images) into
+tiles; an image no larger than a tile stays whole, so this also splits a
+dataset of small images (senet_mmdet/datasets/tiling.py; docs/own_dataset.md,
+"Large images").
 
     python tools/dataset_converters/tile_coco.py ANN.json IMAGE_DIR OUT_DIR \
         --val IMAGE [IMAGE ...] [--size 256] [--overlap 0.5] \
@@ -24,7 +26,7 @@ from senet_mmdet.datasets import (DatasetError, TileRule, split_by_source,
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('ann_file', help='the COCO file of the whole images')
     parser.add_argument('image_dir', help='the folder of the whole images')
     parser.add_argument('out_dir', help='where to write the split')
