@@ -11,7 +11,7 @@ from mmengine.config import Config
 from senet_mmdet.apis import config_diff
 from senet_mmdet.datasets import read_csv, to_coco, write_json
 from senet_mmdet.engine import load_weights_only
-from ..test_tools.utils import metrics, python_tool, run
+from ..test_tools.utils import metrics, python_blocks, python_tool, run
 
 REPO = Path(__file__).parents[2]
 TEMPLATE = (REPO / 'configs' / 'own_dataset' /
@@ -111,6 +111,37 @@ def test_template_trains_and_tests_on_a_dataset_of_other_classes(tmp_path):
     # tools/demo.py then draw.
     meta = load_weights_only(str(work / 'epoch_1.pth'), 'cpu')['meta']
     assert meta['dataset_meta']['classes'] == CLASSES
+
+
+def test_a_child_of_the_template_sets_what_depends_on_the_classes(tmp_path):
+    """docs/own_dataset.md, "Copy the template; do not inherit it": a child
+    that sets only data_root and classes keeps the template's; the page's
+    child config, which sets what depends on them, gets them through."""
+    (tmp_path / TEMPLATE.name).write_text(TEMPLATE.read_text())
+    naive = tmp_path / 'naive.py'
+    naive.write_text(f"_base_ = './{TEMPLATE.name}'\n"
+                     "data_root = 'data/birds/'\nclasses = ('nest', 'egg')\n")
+    cfg = Config.fromfile(naive)
+    assert cfg.train_dataloader.dataset.metainfo.classes == (
+        'balloon', 'kite')
+    assert cfg.train_dataloader.dataset.data_root == 'data/own_dataset/'
+
+    (child_text, ) = [
+        block for block in python_blocks(REPO / 'docs' / 'own_dataset.md')
+        if block.startswith(f"_base_ = './{TEMPLATE.name}'")
+    ]
+    child = tmp_path / 'child.py'
+    child.write_text(child_text)
+    cfg = Config.fromfile(child)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[loader].dataset.metainfo.classes == CLASSES
+        assert cfg[loader].dataset.data_root == 'data/birds/'
+    assert cfg.train_dataloader.dataset.ann_file == (
+        'annotations/instances_train.json')
+    assert cfg.model.roi_head.bbox_head.num_classes == len(CLASSES)
+    for evaluator in ('val_evaluator', 'test_evaluator'):
+        assert cfg[evaluator].ann_file == (
+            'data/birds/annotations/instances_val.json')
 
 
 def test_trees_plain_twin_differs_in_the_backbone_type_only():

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .utils import FASTER, python_tool, run, tool_in_process
+from .utils import FASTER, python_blocks, python_tool, run, tool_in_process
 
 REPO = Path(__file__).parents[2]
 
@@ -196,13 +196,6 @@ def test_demo_refuses_a_window_smaller_than_a_tile(tmp_path):
     assert '--slice 8: give a window of at least 32 px' in result.stderr
 
 
-def python_blocks(page: Path):
-    """The ```python blocks of a Markdown page, in order."""
-    return [block.split('\n', 1)[1]
-            for block in page.read_text().split('```')[1::2]
-            if block.startswith('python\n')]
-
-
 @pytest.mark.slow
 def test_inference_page_python_runs_as_written(trained, large_image,
                                                tmp_path, monkeypatch):
@@ -227,4 +220,10 @@ def test_inference_page_python_runs_as_written(trained, large_image,
     # the second merges windows into one sample of the whole image.
     assert (tmp_path / 'outputs' / 'vis' / 'large.png').is_file()
     assert len(names['boxes']) == len(names['scores'])
+    # pred_score_thr drew only the boxes above 0.5; 'predictions' keeps the
+    # rest (this checkpoint scores all below 0.5), which the page's filter
+    # drops.
+    scores = names['prediction']['scores']
+    assert scores and max(scores) <= 0.5
+    assert names['kept'] == names['labels'] == []
     assert names['sample'].metainfo['ori_shape'] == (320, 384)

@@ -159,3 +159,10 @@ def wait_for(condition, seconds: float, what: str,
     while not condition():
         assert time.time() < deadline, f'waited {seconds} s for {what}'
         time.sleep(every)
+
+
+def python_blocks(page: Path):
+    """The ```python blocks of a Markdown page, in order."""
+    return [block.split('\n', 1)[1]
+            for block in page.read_text().split('```')[1::2]
+            if block.startswith('python\n')]
