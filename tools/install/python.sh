@@ -86,7 +86,7 @@ pick() {
         tried+=("$candidate (${version:-does not run})")
     done
     echo "No supported Python found: this stack needs Python $MIN-$MAX." \
-        "Found on PATH: ${tried[*]:-none of $(candidates | xargs)}." \
+        "Found on PATH: ${tried[*]:-none of $(echo $(candidates))}." \
         "Install one (e.g. apt-get install python$MAX-venv, or pyenv" \
         "install $MAX) or name it: make install PYTHON=/path/to/python$MAX" >&2
     exit 1
