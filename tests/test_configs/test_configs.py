@@ -31,8 +31,11 @@ SE_BACKBONES = ('SEResNet', 'SEResNeXt', 'SENet154')
 
 
 def root_base(path: Path) -> str:
-    """The first base outside this repository, following local ``_base_``."""
+    """The first base outside this repository, following local and
+    ``senet_mmdet::`` (this repository's configs/) ``_base_``."""
     base = Config._get_base_files(str(path))[0]
+    if base.startswith('senet_mmdet::'):
+        return root_base(REPO / 'configs' / base.split('::', 1)[1])
     if '::' in base:
         return base
     return root_base((path.parent / base).resolve())
