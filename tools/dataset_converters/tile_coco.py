@@ -2,7 +2,7 @@
 training images (and, with ``--tile-val``, the validation images) into
 tiles; an image no larger than a tile stays whole, so this also splits a
 dataset of small images (senet_mmdet/datasets/tiling.py; docs/own_dataset.md,
-"Large images").
+"Train/val split; large images: tiles").
 
     python tools/dataset_converters/tile_coco.py ANN.json IMAGE_DIR OUT_DIR \
         --val IMAGE [IMAGE ...] [--size 256] [--overlap 0.5] \
