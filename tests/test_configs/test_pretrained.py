@@ -23,14 +23,19 @@ FLAGSHIP = REPO / 'configs' / 'faster_rcnn_se_r50.py'
 TABLE7 = SENET / 'faster-rcnn_se-r50-caffe_fpn_tpami-table7-2x_coco.py'
 CVPR_C4 = SENET / 'faster-rcnn_se-r50-caffe-c4_cvpr-basic_coco-2014.py'
 SE_BACKBONES = ('SEResNet', 'SEResNeXt', 'SENet154')
+# The examples that run where no ImageNet weights can be fetched: the toy
+# shapes (make demo) and the tree crowns (make trees).
+FROM_SCRATCH = {'toy', 'trees'}
 COCO_SE_CONFIGS = sorted(
     path for path in (REPO / 'configs').rglob('*.py')
-    if not {'deploy', '_base_', 'toy'} & set(path.relative_to(REPO).parts)
+    if not ({'deploy', '_base_'} | FROM_SCRATCH)
+    & set(path.relative_to(REPO).parts)
     and Config.fromfile(path).model.backbone.type in SE_BACKBONES)
 
 
-def test_every_se_config_but_the_toy_is_checked_here():
-    assert len(COCO_SE_CONFIGS) == 24
+def test_every_se_config_but_the_examples_is_checked_here():
+    # 24 COCO configs and the own-dataset template.
+    assert len(COCO_SE_CONFIGS) == 25
 
 
 @pytest.mark.parametrize(
@@ -50,11 +55,16 @@ def test_coco_se_config_starts_from_imagenet_se_weights(path):
         assert head.init_cfg == dict(type='Pretrained', checkpoint=checkpoint)
 
 
-def test_toy_config_trains_from_scratch_and_says_why():
-    toy = (REPO / 'configs' / 'toy' /
-           'faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py')
-    assert Config.fromfile(toy).model.backbone.init_cfg is None
-    assert 'From scratch, on purpose' in toy.read_text()
+@pytest.mark.parametrize('path, reason', [
+    ('toy/faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py',
+     'From scratch, on purpose'),
+    ('trees/faster-rcnn_se-r18_fpn-lean_8e_neon-trees.py',
+     'No ImageNet weights: this machine cannot fetch them'),
+])
+def test_example_configs_train_from_scratch_and_say_why(path, reason):
+    config = REPO / 'configs' / path
+    assert Config.fromfile(config).model.backbone.init_cfg is None
+    assert reason in config.read_text()
 
 
 def refuse_network(*args, **kwargs):
