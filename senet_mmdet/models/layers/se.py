@@ -454,7 +454,8 @@ def export_se_conv_norm_residual_relu(se: SqueezeExcitation, conv: nn.Conv2d,
     and ``(W' x + b') s = (s W') x + s b'`` per sample and channel, so the
     gate can scale the conv's weights and bias instead of its output
     (``'folded_gate'``; a batched matrix product, one weight per sample,
-    keeps the batch dynamic). ``'output'`` writes the eager arithmetic.
+    keeps the batch dynamic; the bias is the weight of a row of ones).
+    ``'output'`` writes the eager arithmetic.
     """
     check_choice('export_se_conv_norm_residual_relu', 'form', form,
                  EXPORT_SE_FORMS)
@@ -467,10 +468,14 @@ def export_se_conv_norm_residual_relu(se: SqueezeExcitation, conv: nn.Conv2d,
     if form == 'narrow_squeeze':
         out = nn.functional.conv2d(features, weight, bias)
         return (out * gate + identity).relu()
-    gate = gate.flatten(1)
-    scaled_weight = weight.flatten(1) * gate[:, :, None]
-    out = torch.matmul(scaled_weight, features.flatten(2))
-    out = out + (bias * gate)[:, :, None]
+    # The bias enters the product as the weight of a row of ones appended
+    # to the narrow input: adding it to the product would be one more pass
+    # over the wide output (onnxruntime fuses no add into a MatMul).
+    weight_and_bias = torch.cat([weight.flatten(1), bias[:, None]], dim=1)
+    scaled_weight = weight_and_bias * gate.flatten(1)[:, :, None]
+    flat = features.flatten(2)
+    ones = torch.ones_like(flat[:, :1])
+    out = torch.matmul(scaled_weight, torch.cat([flat, ones], dim=1))
     return (out.view_as(identity) + identity).relu()
 
 

@@ -429,7 +429,12 @@ def test_export_forms_read_what_they_promise():
     graph = graphs['folded_gate']
     flattened, = [node.output[0] for node in graph.node
                   if node.op_type == 'Reshape' and 'features' in node.input]
-    assert nodes_reading(graph, flattened) == {'MatMul'}
+    # The features with a row of ones appended, whose weight is the bias:
+    # the only Add left on the wide output is the residual one.
+    appended, = [node.output[0] for node in graph.node
+                 if node.op_type == 'Concat' and flattened in node.input]
+    assert nodes_reading(graph, appended) == {'MatMul'}
+    assert ops['folded_gate'].count('Add') == 1
 
 
 def test_export_form_is_checked():
