@@ -36,7 +36,8 @@ def test_matching_needs_label_box_and_score_within_bounds():
         max_kept=100)
     # The 0.2 detection is below the floor and is not looked for.
     assert result == dict(checked=1, missing=[], max_box_diff=0.5,
-                          max_score_diff=pytest.approx(0.005))
+                          max_score_diff=pytest.approx(0.005),
+                          max_mask_diff=None)
     for changed in (dict(labels=np.array([0])),
                     dict(boxes=np.array([[12., 10., 50., 50.]])),
                     dict(scores=np.array([0.8]))):
@@ -50,6 +51,50 @@ def test_matching_needs_label_box_and_score_within_bounds():
                         labels=np.array([0])), floor=-np.inf,
         box_bound=1.0, score_bound=0.01, max_kept=1)
     assert result['checked'] == 0
+
+
+def test_masks_of_matched_detections_are_compared():
+    """Mask probabilities (Mask R-CNN's third output) count for export
+    parity: a matched pair whose masks differ by more than MASK_BOUND
+    fails it, both ways."""
+    import numpy as np
+    tool = load_tool(DEPLOY)
+    masks = np.linspace(0, 1, 2 * 16, dtype=np.float32).reshape(2, 4, 4)
+    reference = tool.detections(
+        np.array([[10., 10., 50., 50.], [20., 0., 25., 5.]]),
+        np.array([0.9, 0.8]), np.array([1, 2]), masks)
+    assert reference['masks'].shape == (2, 16)
+    close = dict(reference, masks=reference['masks'] + 1e-4)
+    result = tool.compare('export', close, reference, -np.inf, 100)
+    assert result['same'] and result['masks_same']
+    assert result['max_mask_diff'] == pytest.approx(1e-4, rel=1e-2)
+    apart = dict(reference, masks=reference['masks'].copy())
+    apart['masks'][1, 5] += 2 * tool.MASK_BOUND
+    result = tool.compare('export', apart, reference, -np.inf, 100)
+    assert not result['same'] and not result['masks_same']
+    assert result['missing_in_pytorch'] == result[
+        'missing_in_onnxruntime'] == []
+    # Boxes only (a detector): no mask difference to report.
+    boxes_only = {key: value for key, value in reference.items()
+                  if key != 'masks'}
+    assert tool.compare('export', boxes_only, reference, -np.inf,
+                        100)['max_mask_diff'] is None
+
+
+def test_a_mask_head_picks_the_instance_segmentation_deploy_config():
+    from mmengine.config import Config
+    tool = load_tool(DEPLOY)
+    folder = REPO / 'configs' / 'senet'
+    mask = Config.fromfile(folder / 'mask-rcnn_se-r50_fpn_1x_coco.py')
+    boxes = Config.fromfile(folder / 'faster-rcnn_se-r50_fpn_1x_coco.py')
+    assert tool.default_deploy_cfg(mask) == tool.INSTANCE_SEG_DEPLOY_CFG
+    assert tool.default_deploy_cfg(boxes) == tool.DEPLOY_CFG
+    instance_seg = Config.fromfile(tool.INSTANCE_SEG_DEPLOY_CFG)
+    assert instance_seg.onnx_config.output_names == ['dets', 'labels',
+                                                      'masks']
+    assert instance_seg.codebase_config.task == 'ObjectDetection'
+    assert not instance_seg.codebase_config.post_processing[
+        'export_postprocess_mask']
 
 
 def export_report(config, checkpoint, images, work_dir, *flags) -> dict:
@@ -190,7 +235,7 @@ def test_every_config_family_exports_with_parity(config, tmp_path):
         images.append(str(image))
     args = argparse.Namespace(
         config=str(path), checkpoint=None, image=images,
-        deploy_cfg=tool.DEPLOY_CFG, work_dir=str(tmp_path / 'deploy'),
+        deploy_cfg=None, work_dir=str(tmp_path / 'deploy'),
         score_thr=0.3, cfg_options=small_export_options(path), repeat=1)
     report = tool.deploy(args)
     # Fitted into 128 x 96 and padded to a multiple of 32.
@@ -200,6 +245,11 @@ def test_every_config_family_exports_with_parity(config, tmp_path):
         export, _ = image['comparisons']
         assert export['same'] and export['checked'] > 0, export
         assert image['plain_onnxruntime']['same']
+        # Mask R-CNN: its masks are the third output, checked too.
+        masked = 'mask-rcnn' in config
+        assert (export['max_mask_diff'] is not None) == masked
+    if 'mask-rcnn' in config:
+        assert report['deploy_cfg'] == tool.INSTANCE_SEG_DEPLOY_CFG
     assert_standard_operators_only(Path(report['onnx']),
                                    two_stage='retinanet' not in config)
 

@@ -26,8 +26,11 @@ four ways:
 Two detections are the same when their labels are equal, every box
 coordinate is within 0.01 px and the scores are within 1e-4. Export
 parity: every detection of onnxruntime is among PyTorch's rewritten ones
-and the other way round, raw outputs in input pixels; the tool exits 1
-otherwise. Agreement with MMDetection (boxes in image pixels, detections
+and the other way round, raw outputs in input pixels, and for a model with
+a mask head (exported with
+``configs/deploy/instance-seg_onnxruntime_dynamic.py``, the default for
+one) each matched detection's mask probabilities within 1e-3; the tool
+exits 1 otherwise. Agreement with MMDetection (boxes in image pixels, detections
 scoring at least ``--score-thr``) is reported, not required: mmdeploy
 1.3.1 post-processes the RPN differently from MMDetection (one NMS over
 all pyramid levels instead of one per level, and proposals under the
@@ -44,7 +47,7 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import onnxruntime
@@ -62,12 +65,17 @@ from senet_mmdet.engine import allow_unsafe_load
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEPLOY_CFG = osp.join(REPO, 'configs', 'deploy',
                       'detection_onnxruntime_dynamic.py')
+# The default for a model with a mask head: masks as a third output.
+INSTANCE_SEG_DEPLOY_CFG = osp.join(REPO, 'configs', 'deploy',
+                                   'instance-seg_onnxruntime_dynamic.py')
 INSTALL_HINT = ('make install installs it (pip install --no-deps '
                 'mmdeploy==1.3.1 -r requirements/deploy.txt, see '
                 'requirements/deploy-nodeps.txt)')
 # Two detections are the same within these (pixels, score).
 BOX_BOUND = 1e-2
 SCORE_BOUND = 1e-4
+# Two matched detections' mask probabilities are the same within this.
+MASK_BOUND = 1e-3
 # MMDetection's ImageNet pixel std, RGB: the input spread random weights
 # are scaled for (scale_stem_to_input).
 IMAGENET_STD_RGB = (58.395, 57.12, 57.375)
@@ -91,8 +99,12 @@ def parse_args() -> argparse.Namespace:
         'normalisation, saved as WORK_DIR/random_weights.pth)')
     parser.add_argument('--image', nargs='+', required=True,
                         help='images to export with (the first) and check')
-    parser.add_argument('--deploy-cfg', default=DEPLOY_CFG,
-                        help='mmdeploy deploy config (onnxruntime backend)')
+    parser.add_argument(
+        '--deploy-cfg',
+        help='mmdeploy deploy config (onnxruntime backend; default '
+        'configs/deploy/detection_onnxruntime_dynamic.py, or '
+        'instance-seg_onnxruntime_dynamic.py beside it for a model with '
+        'a mask head)')
     parser.add_argument('--work-dir', default='work_dirs/deploy')
     parser.add_argument(
         '--score-thr', type=float, default=0.3,
@@ -116,12 +128,26 @@ def require_mmdeploy() -> None:
                           f'{INSTALL_HINT}') from None
 
 
-def detections(boxes: torch.Tensor, scores: torch.Tensor,
-               labels: torch.Tensor) -> Dict[str, np.ndarray]:
-    return dict(
-        boxes=boxes.detach().float().numpy().reshape(-1, 4),
-        scores=scores.detach().float().numpy().reshape(-1),
-        labels=labels.detach().numpy().reshape(-1).astype(np.int64))
+def default_deploy_cfg(model_cfg) -> str:
+    """The deploy config for ``model_cfg``: instance segmentation for a
+    model with a mask head, detection otherwise."""
+    roi_head = model_cfg.model.get('roi_head') or {}
+    return INSTANCE_SEG_DEPLOY_CFG if roi_head.get('mask_head') \
+        else DEPLOY_CFG
+
+
+def detections(boxes, scores, labels, masks=None) -> Dict[str, np.ndarray]:
+    """One image's detections (tensors or arrays) as arrays; ``masks``,
+    the raw per-detection mask probabilities, flattened per detection."""
+    found = dict(
+        boxes=torch.as_tensor(boxes).detach().float().numpy().reshape(-1, 4),
+        scores=torch.as_tensor(scores).detach().float().numpy().reshape(-1),
+        labels=torch.as_tensor(labels).detach().numpy().reshape(-1).astype(
+            np.int64))
+    if masks is not None:
+        found['masks'] = torch.as_tensor(masks).detach().float().numpy(
+        ).reshape(len(found['scores']), -1)
+    return found
 
 
 def unmatched_and_differences(reference: Dict[str, np.ndarray],
@@ -130,15 +156,17 @@ def unmatched_and_differences(reference: Dict[str, np.ndarray],
                               score_bound: float, max_kept: int) -> dict:
     """Detections of ``reference`` scoring at least ``floor`` that
     ``candidate`` lacks, and the largest box and score differences of the
-    matched ones. A candidate matches when its label is the same, its
-    score within ``score_bound`` and every coordinate within
-    ``box_bound``; the closest one counts."""
+    matched ones (and of their masks, where both sides have them). A
+    candidate matches when its label is the same, its score within
+    ``score_bound`` and every coordinate within ``box_bound``; the closest
+    one counts."""
     if len(candidate['scores']) >= max_kept:
         # The candidate stopped at max_kept detections: a reference
         # detection scoring about as low as its last one may be cut.
         floor = max(floor, float(candidate['scores'].min()) + score_bound)
     checked = np.flatnonzero(reference['scores'] >= floor)
-    missing, box_diffs, score_diffs = [], [0.0], [0.0]
+    missing, box_diffs, score_diffs, mask_diffs = [], [0.0], [0.0], [0.0]
+    with_masks = 'masks' in reference and 'masks' in candidate
     for index in checked:
         same_label = candidate['labels'] == reference['labels'][index]
         box_diff = np.abs(candidate['boxes'] -
@@ -153,8 +181,13 @@ def unmatched_and_differences(reference: Dict[str, np.ndarray],
         best = np.flatnonzero(fits)[np.argmin(box_diff[fits])]
         box_diffs.append(float(box_diff[best]))
         score_diffs.append(float(score_diff[best]))
+        if with_masks:
+            mask_diffs.append(float(np.abs(
+                candidate['masks'][best] - reference['masks'][index]).max(
+                    initial=0.0)))
     return dict(checked=int(len(checked)), missing=missing,
-                max_box_diff=max(box_diffs), max_score_diff=max(score_diffs))
+                max_box_diff=max(box_diffs), max_score_diff=max(score_diffs),
+                max_mask_diff=max(mask_diffs) if with_masks else None)
 
 
 def compare(name: str, ours: Dict[str, np.ndarray],
@@ -165,6 +198,11 @@ def compare(name: str, ours: Dict[str, np.ndarray],
                                         SCORE_BOUND, max_kept)
     backward = unmatched_and_differences(theirs, ours, floor, BOX_BOUND,
                                          SCORE_BOUND, max_kept)
+    max_mask_diff = None
+    if forward['max_mask_diff'] is not None:
+        max_mask_diff = max(forward['max_mask_diff'],
+                            backward['max_mask_diff'])
+    masks_same = max_mask_diff is None or max_mask_diff <= MASK_BOUND
     return dict(
         comparison=name, floor=floor, onnxruntime=len(ours['scores']),
         pytorch=len(theirs['scores']),
@@ -174,19 +212,27 @@ def compare(name: str, ours: Dict[str, np.ndarray],
         max_box_diff=max(forward['max_box_diff'], backward['max_box_diff']),
         max_score_diff=max(forward['max_score_diff'],
                            backward['max_score_diff']),
-        same=not forward['missing'] and not backward['missing'])
+        max_mask_diff=max_mask_diff, masks_same=masks_same,
+        same=not forward['missing'] and not backward['missing']
+        and masks_same)
 
 
-def plain_difference(backend: Tuple[np.ndarray, np.ndarray],
-                     plain: Tuple[np.ndarray, np.ndarray]) -> dict:
+def plain_difference(backend: Sequence[np.ndarray],
+                     plain: Sequence[np.ndarray]) -> dict:
     """mmdeploy's backend model against a plain onnxruntime session of the
-    same file: the same labels and boxes and scores within float32
-    rounding."""
-    (dets, labels), (plain_dets, plain_labels) = backend, plain
-    same_shape = dets.shape == plain_dets.shape
-    max_diff = float(np.abs(dets - plain_dets).max(initial=0.0)) \
-        if same_shape else float('inf')
-    return dict(same=same_shape and np.array_equal(labels, plain_labels)
+    same file (outputs dets, labels[, masks]): the same labels, and boxes,
+    scores and masks within float32 rounding."""
+    same_shapes = len(backend) == len(plain) and all(
+        np.shape(ours) == np.shape(theirs)
+        for ours, theirs in zip(backend, plain))
+    if not same_shapes:
+        return dict(same=False, max_diff=float('inf'))
+    (dets, labels, *masks), (plain_dets, plain_labels, *plain_masks) = (
+        backend, plain)
+    max_diff = max(
+        float(np.abs(np.asarray(ours) - theirs).max(initial=0.0))
+        for ours, theirs in zip([dets, *masks], [plain_dets, *plain_masks]))
+    return dict(same=np.array_equal(labels, plain_labels)
                 and max_diff <= 1e-5, max_diff=max_diff)
 
 
@@ -249,11 +295,12 @@ def deploy(args) -> dict:
     from mmdeploy.utils import get_backend, get_ir_config
     from mmdeploy.utils import load_config as load_deploy_config
 
-    deploy_cfg, model_cfg = load_deploy_config(
-        args.deploy_cfg, load_config(args.config, args.cfg_options))
+    model_cfg = load_config(args.config, args.cfg_options)
+    deploy_cfg_file = args.deploy_cfg or default_deploy_cfg(model_cfg)
+    deploy_cfg, model_cfg = load_deploy_config(deploy_cfg_file, model_cfg)
     backend = get_backend(deploy_cfg).value
     if backend != 'onnxruntime':
-        raise DeployError(f'deploy-cfg {args.deploy_cfg}: backend {backend}; '
+        raise DeployError(f'deploy-cfg {deploy_cfg_file}: backend {backend}; '
                           'this tool checks onnxruntime models only')
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
@@ -307,21 +354,20 @@ def deploy(args) -> dict:
         with torch.no_grad():
             data = detector.data_preprocessor(samples, False)
             inputs = data['inputs']
-            raw_dets, raw_labels = runtime.predict(inputs)[:2]
-            plain_dets, plain_labels = plain.run(
-                None, {plain_input: inputs.numpy()})[:2]
+            # dets, labels and, for instance segmentation, masks.
+            raw = runtime.predict(inputs)
+            plain_outputs = plain.run(None, {plain_input: inputs.numpy()})
             with RewriterContext(cfg=deploy_cfg, backend=backend, opset=11):
-                torch_dets, torch_labels = rewritten(
-                    inputs, data['data_samples'], mode='predict')[:2]
+                exported = rewritten(inputs, data['data_samples'],
+                                     mode='predict')
             ours = runtime.test_step(samples)[0].pred_instances
             theirs = detector.test_step(samples)[0].pred_instances
         results = [
-            compare(
-                'export',
-                detections(raw_dets[0, :, :4], raw_dets[0, :, 4],
-                           raw_labels[0]),
-                detections(torch_dets[0, :, :4], torch_dets[0, :, 4],
-                           torch_labels[0]), -np.inf, max_kept),
+            compare('export', *(
+                detections(dets[0, :, :4], dets[0, :, 4], labels[0],
+                           *[masks[0] for masks in rest])
+                for dets, labels, *rest in (raw, exported)),
+                -np.inf, max_kept),
             compare('mmdet',
                     detections(ours.bboxes, ours.scores, ours.labels),
                     detections(theirs.bboxes, theirs.scores, theirs.labels),
@@ -331,8 +377,8 @@ def deploy(args) -> dict:
             dict(image=image, input_shape=list(inputs.shape),
                  comparisons=results,
                  plain_onnxruntime=plain_difference(
-                     (raw_dets.numpy(), raw_labels.numpy()),
-                     (plain_dets, plain_labels))))
+                     [torch.as_tensor(output).numpy() for output in raw],
+                     plain_outputs)))
 
     timed = samples_per_image[0]
     with torch.no_grad():
@@ -342,7 +388,7 @@ def deploy(args) -> dict:
                                      args.repeat)
     return dict(
         config=args.config, checkpoint=checkpoint,
-        cfg_options=args.cfg_options, deploy_cfg=args.deploy_cfg,
+        cfg_options=args.cfg_options, deploy_cfg=deploy_cfg_file,
         onnx=onnx_file,
         torch_version=torch.__version__, images=images,
         torch_seconds=torch_seconds, onnxruntime_seconds=ort_seconds,
@@ -360,14 +406,26 @@ def summary(report: dict, name: str) -> Tuple[int, int]:
     return checked, missing
 
 
+def masks_same(report: dict) -> bool:
+    """Whether every export comparison's matched masks are the same (true
+    without masks)."""
+    return all(image['comparisons'][INDEX['export']]['masks_same']
+               for image in report['images'])
+
+
+def mask_diff(row: dict) -> str:
+    return '-' if row['max_mask_diff'] is None else \
+        f'{row["max_mask_diff"]:.3g}'
+
+
 def print_report(report: dict, repeat: int) -> None:
     print(f'{report["onnx"]}: mmdeploy, torch {report["torch_version"]}; '
           f'the same detection: label, box within {BOX_BOUND:g} px, score '
           f'within {SCORE_BOUND:g}')
     print('| image | input | onnxruntime against | detections ORT / '
           'PyTorch | checked | not on the other side | max box diff (px) |'
-          ' max score diff |')
-    print('|---|---|---|---|---|---|---|---|')
+          ' max score diff | max mask diff |')
+    print('|---|---|---|---|---|---|---|---|---|')
     for image in report['images']:
         for row in image['comparisons']:
             missing = (len(row['missing_in_pytorch']) +
@@ -378,11 +436,15 @@ def print_report(report: dict, repeat: int) -> None:
                   f'{row["onnxruntime"]} / {row["pytorch"]} | '
                   f'{row["checked"]} | {missing} | '
                   f'{row["max_box_diff"]:.3g} | '
-                  f'{row["max_score_diff"]:.3g} |')
+                  f'{row["max_score_diff"]:.3g} | '
+                  f'{mask_diff(row)} |')
     for name in ('export', 'mmdet'):
         checked, missing = summary(report, name)
         print(f'{AGAINST[name]}: {checked - missing} of {checked} checked '
               'detections the same')
+    if not masks_same(report):
+        print(f'export parity: mask probabilities differ by more than '
+              f'{MASK_BOUND:g} (max mask diff)')
     plain = [image['plain_onnxruntime'] for image in report['images']]
     print('plain onnxruntime, without mmdeploy\'s custom operators: '
           f'{sum(row["same"] for row in plain)} of {len(plain)} images give '
@@ -409,7 +471,7 @@ def main() -> int:
               'w') as file:
         json.dump(report, file, indent=2)
     print_report(report, args.repeat)
-    if summary(report, 'export')[1]:
+    if summary(report, 'export')[1] or not masks_same(report):
         print('error: the ONNX file does not compute what the model '
               'computes in PyTorch (see the table)', file=sys.stderr)
         return 1
