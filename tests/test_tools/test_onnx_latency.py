@@ -43,6 +43,32 @@ def test_two_files_timed_with_sizes_and_ratios(tmp_path):
         result.stdout
 
 
+def test_profile_splits_each_file_by_operator_type(tmp_path):
+    """--profile: milliseconds per run of each operator type, per file;
+    an operator only one file has is 0 in the other's column."""
+    torch.manual_seed(0)
+    conv, conv_softmax = tmp_path / 'conv.onnx', tmp_path / 'softmax.onnx'
+    export(nn.Conv2d(3, 8, 3), conv)
+    export(nn.Sequential(nn.Conv2d(3, 8, 3), nn.Softmax(dim=1)),
+           conv_softmax)
+    out = tmp_path / 'latency.json'
+    result = tool_in_process(LATENCY, conv, conv_softmax,
+                             '--labels', 'conv', 'conv+softmax', '--shape',
+                             64, 64, '--rounds', 1, '--threads', 1,
+                             '--profile', 2, '--out', out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    profiles = json.loads(out.read_text())['operator_ms']
+    assert set(profiles) == {'conv', 'conv+softmax'}
+    assert 'Softmax' not in profiles['conv']
+    assert profiles['conv+softmax']['Softmax'] > 0
+    assert all(ms > 0 for profile in profiles.values()
+               for ms in profile.values())
+    assert '| operator type (ms per run) | conv | conv+softmax |' in \
+        result.stdout
+    softmax_ms = profiles['conv+softmax']['Softmax']
+    assert f'| Softmax | 0.0 | {softmax_ms:.1f} |' in result.stdout
+
+
 def test_rounds_interleave_every_file_once(tmp_path):
     tool = load_tool(TOOLS / LATENCY)
     order = []
@@ -80,3 +106,5 @@ def test_bad_arguments_are_named(tmp_path):
         present, present, '--labels', 'one', cwd=tmp_path)
     assert '--rounds and --threads must be at least 1' in refusal(
         present, present, '--rounds', 0, cwd=tmp_path)
+    assert '--profile must be 0 or more runs, got -1' in refusal(
+        present, present, '--profile', -1, cwd=tmp_path)

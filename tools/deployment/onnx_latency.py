@@ -3,7 +3,7 @@ costs against its plain twin.
 
     python tools/deployment/onnx_latency.py BASELINE.onnx OTHER.onnx [...]
         [--labels NAME ...] [--image IMG] [--shape H W] [--rounds N]
-        [--threads T]
+        [--threads T] [--profile RUNS] [--out REPORT.json]
 
 Every file gets the same input: ``--image`` resized to H x W and normalised
 with the ImageNet mean and std in RGB order (what MMDetection's R-50 configs
@@ -12,13 +12,19 @@ image a fixed random one. The files run in plain onnxruntime sessions (CPU,
 no custom operators) in interleaved rounds, each round in another order,
 after one warm-up run each, so that the machine's drift weighs on all of
 them alike. Prints each file's size and median / fastest latency, and their
-ratios to the first file.
+ratios to the first file. ``--profile RUNS`` then runs each file RUNS
+more times under onnxruntime's profiler and prints the milliseconds per
+run of each operator type of the graph as onnxruntime runs it (after its
+optimisations: fused convolutions, NCHWc layout reorders): where the
+difference between two files goes.
 """
 import argparse
+import collections
 import json
 import os.path as osp
 import statistics
 import sys
+import tempfile
 import time
 from typing import Dict, List
 
@@ -45,6 +51,10 @@ def parse_args() -> argparse.Namespace:
                         help='timed rounds; each runs every file once')
     parser.add_argument('--threads', type=int, default=2,
                         help="onnxruntime's intra-op threads (default 2)")
+    parser.add_argument(
+        '--profile', type=int, default=0, metavar='RUNS',
+        help='then profile RUNS runs of each file: milliseconds per run of '
+        'each operator type (default 0: no profile)')
     parser.add_argument('--out', help='also write the report as JSON here')
     args = parser.parse_args()
     for path in [*args.onnx, *([args.image] if args.image else [])]:
@@ -55,6 +65,8 @@ def parse_args() -> argparse.Namespace:
     if args.labels is not None and len(args.labels) != len(args.onnx):
         parser.error(f'--labels has {len(args.labels)} names for '
                      f'{len(args.onnx)} files')
+    if args.profile < 0:
+        parser.error(f'--profile must be 0 or more runs, got {args.profile}')
     if args.rounds < 1 or args.threads < 1 or min(args.shape) < 32:
         parser.error('--rounds and --threads must be at least 1, each of '
                      f'--shape at least 32 (got {args.rounds}, '
@@ -72,12 +84,54 @@ def network_input(image: str, height: int, width: int) -> np.ndarray:
     return ((pixels - MEAN) / STD).transpose(2, 0, 1)[None].copy()
 
 
-def session(path: str, threads: int) -> onnxruntime.InferenceSession:
+def session(path: str, threads: int,
+            profile_prefix: str = None) -> onnxruntime.InferenceSession:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     return onnxruntime.InferenceSession(path, options,
                                         providers=['CPUExecutionProvider'])
+
+
+def operator_milliseconds(path: str, threads: int, feed: np.ndarray,
+                          runs: int) -> Dict[str, float]:
+    """Milliseconds per run spent in each operator type of ``path``, from
+    onnxruntime's profiler over ``runs`` runs after one warm-up run."""
+    with tempfile.TemporaryDirectory() as folder:
+        profiled = session(path, threads, osp.join(folder, 'profile'))
+        inputs = {profiled.get_inputs()[0].name: feed}
+        for _ in range(runs + 1):
+            profiled.run(None, inputs)
+        with open(profiled.end_profiling()) as file:
+            events = json.load(file)
+    # The profile holds every run; the warm-up is the first model_run.
+    starts = sorted(event['ts'] for event in events
+                    if event.get('name') == 'model_run')
+    microseconds = collections.Counter()
+    for event in events:
+        if (event.get('cat') == 'Node' and event['ts'] >= starts[1]
+                and event['name'].endswith('_kernel_time')):
+            microseconds[event['args']['op_name']] += event['dur']
+    return {op: total / runs / 1000 for op, total in microseconds.items()}
+
+
+def print_operator_table(labels: List[str],
+                         profiles: List[Dict[str, float]]) -> None:
+    """Operator types as rows (the most expensive over all files first),
+    files as columns, milliseconds per run; and each file's total."""
+    totals = collections.Counter()
+    for profile in profiles:
+        totals.update(profile)
+    print('| operator type (ms per run) | ' + ' | '.join(labels) + ' |')
+    print('|---|' + '---|' * len(labels))
+    for op, _ in totals.most_common():
+        print(f'| {op} | ' + ' | '.join(
+            f'{profile.get(op, 0.0):.1f}' for profile in profiles) + ' |')
+    print('| all operators | ' + ' | '.join(
+        f'{sum(profile.values()):.1f}' for profile in profiles) + ' |')
 
 
 def time_interleaved(sessions: List[onnxruntime.InferenceSession],
@@ -131,11 +185,21 @@ def main() -> int:
               f'{row["size_ratio"]:.3f} | {row["median_ms"]:.1f} / '
               f'{row["min_ms"]:.1f} | {row["median_ratio"]:.3f} / '
               f'{row["min_ratio"]:.3f} |')
+    profiles = []
+    if args.profile:
+        del sessions
+        profiles = [
+            operator_milliseconds(path, args.threads, feed, args.profile)
+            for path in args.onnx
+        ]
+        print(f'onnxruntime profile, {args.profile} runs of each file:')
+        print_operator_table(labels, profiles)
     if args.out:
         with open(args.out, 'w') as file:
             json.dump(dict(threads=args.threads, shape=args.shape,
                            rounds=args.rounds, image=args.image,
-                           onnxruntime=onnxruntime.__version__, rows=rows),
+                           onnxruntime=onnxruntime.__version__, rows=rows,
+                           operator_ms=dict(zip(labels, profiles))),
                       file, indent=2)
     return 0
 
