@@ -69,7 +69,7 @@ class SEBlockMixin:
                  se_cfg: Optional[dict] = None,
                  se_position: str = 'standard',
                  fuse_se: bool = True,
-                 se_export: str = 'folded_gate',
+                 se_export: str = 'narrow_squeeze',
                  anti_alias: bool = False,
                  relu_before_se: bool = False,
                  stride: int = 1,
@@ -298,16 +298,16 @@ class SEResNet(ResNet):
             straightforward formulation. Defaults to True.
         se_export (str): How ONNX export and TorchScript tracing write an
             SE block after a frozen BatchNorm and a 1x1 last conv:
-            ``'folded_gate'`` (the squeeze from the conv's four times
-            narrower input, the norm folded into the conv, and the gate
-            folded into the conv's weights: a batched matrix product with
-            runtime weights), ``'narrow_squeeze'`` (the squeeze only) or
+            ``'narrow_squeeze'`` (the squeeze from the conv's four times
+            narrower input, with the norm folded into the conv),
+            ``'folded_gate'`` (also the gate folded into the conv's
+            weights: a batched matrix product with runtime weights) or
             ``'output'`` (the eager arithmetic). Equal outputs to float
             rounding. Deployed SE-R50 caffe over its plain twin in
-            onnxruntime at 800x1216, two runs: 1.064 and 1.064
-            (``'folded_gate'``), 1.073 and 1.108 (``'narrow_squeeze'``),
-            1.154 and 1.119 (``'output'``; docs/benchmarks.md). Defaults
-            to ``'folded_gate'``.
+            onnxruntime at 800x1216 on an idle machine, two runs: 1.052
+            and 1.056 (``'narrow_squeeze'``), 1.067 and 1.056
+            (``'folded_gate'``), 1.091 and 1.089 (``'output'``;
+            docs/benchmarks.md). Defaults to ``'narrow_squeeze'``.
         stem_pool (str): The stem's 3x3 stride-2 max-pool: ``'pytorch'``
             (padding 1, MMDetection's and torchvision's) or ``'caffe'`` (no
             padding, rounding up: the official Caffe models and their ports,
@@ -362,7 +362,7 @@ class SEResNet(ResNet):
                  se_bias: bool = True,
                  se_position: str = 'standard',
                  fuse_se: bool = True,
-                 se_export: str = 'folded_gate',
+                 se_export: str = 'narrow_squeeze',
                  stem_pool: str = 'pytorch',
                  stem_widths: Optional[Tuple[int, int]] = None,
                  anti_alias: bool = False,
