@@ -254,6 +254,29 @@ def test_every_config_family_exports_with_parity(config, tmp_path):
                                    two_stage='retinanet' not in config)
 
 
+def test_random_heads_fetch_no_pretrained_weights():
+    """A C4 detector's shared head (SE-ResNet's conv5) names ImageNet
+    weights of its own; random weights for export leave it at PyTorch's
+    default, as the backbone, instead of fetching them (offline here: it
+    would raise)."""
+    from mmengine.config import Config
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    tool = load_tool(DEPLOY)
+    cfg = Config.fromfile(REPO / 'configs' / 'senet' /
+                          'faster-rcnn_se-r50-caffe-c4_cvpr-basic_coco-2014.py')
+    model = MODELS.build(cfg.model)
+    shared_head = model.roi_head.shared_head
+    assert shared_head.init_cfg['type'] == 'Pretrained'
+    before = next(shared_head.parameters()).clone()
+    tool.init_heads(model)
+    assert shared_head.init_cfg is None
+    assert next(shared_head.parameters()).equal(before)
+    # The rest of the RoI head is initialised as MMDetection does.
+    assert model.roi_head.bbox_head.fc_cls.weight.std() < 0.02
+
+
 def test_random_weights_are_scaled_to_the_configs_input():
     """The first conv of a random detector is scaled by the config's std
     over ImageNet's pixel std: untouched for MMDetection's RGB mean/std,

@@ -250,7 +250,14 @@ def init_heads(model: torch.nn.Module) -> None:
     and so does a one-stage detector's ``bbox_head``: RetinaNet's starts
     every anchor's score at its 0.01 prior, all within 2e-5 of each other,
     so no detection would stand out of the ties that parity cannot check.
+    A head that loads pretrained weights itself (a C4 detector's shared
+    head, the backbone's last stage) stays at PyTorch's default as the
+    backbone does: random weights fetch nothing.
     """
+    for module in model.modules():
+        init_cfg = getattr(module, 'init_cfg', None)
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            module.init_cfg = None
     for name, child in model.named_children():
         if name not in ('backbone', 'data_preprocessor',
                         'bbox_head') and hasattr(child, 'init_weights'):
