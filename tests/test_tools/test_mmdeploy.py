@@ -254,6 +254,31 @@ def test_every_config_family_exports_with_parity(config, tmp_path):
                                    two_stage='retinanet' not in config)
 
 
+def test_custom_operators_are_named(tmp_path):
+    """A file with mmdeploy's deformable convolution (the mdconv configs)
+    cannot run in a plain onnxruntime: the tool names the operator instead
+    of failing to load the file."""
+    import onnx
+    from onnx import TensorProto, helper
+    tool = load_tool(DEPLOY)
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node('Relu', ['x'], ['y']),
+         helper.make_node('MMCVModulatedDeformConv2d', ['y'], ['z'],
+                          domain='mmdeploy')], 'g',
+        [value('x', TensorProto.FLOAT, [1])],
+        [value('z', TensorProto.FLOAT, [1])])
+    path = tmp_path / 'custom.onnx'
+    onnx.save(helper.make_model(graph), str(path))
+    assert tool.custom_operators(str(path)) == [
+        'mmdeploy:MMCVModulatedDeformConv2d']
+    standard = tmp_path / 'standard.onnx'
+    onnx.save(helper.make_model(helper.make_graph(
+        graph.node[:1], 'g', [value('x', TensorProto.FLOAT, [1])],
+        [value('y', TensorProto.FLOAT, [1])])), str(standard))
+    assert tool.custom_operators(str(standard)) == []
+
+
 def test_random_heads_fetch_no_pretrained_weights():
     """A C4 detector's shared head (SE-ResNet's conv5) names ImageNet
     weights of its own; random weights for export leave it at PyTorch's

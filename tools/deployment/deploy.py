@@ -47,7 +47,7 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import onnxruntime
@@ -126,6 +126,15 @@ def require_mmdeploy() -> None:
     except ImportError as error:
         raise DeployError(f'mmdeploy is not installed ({error}): '
                           f'{INSTALL_HINT}') from None
+
+
+def custom_operators(onnx_file: str) -> List[str]:
+    """The operators of ``onnx_file`` outside ONNX's own domain, as
+    ``domain:type`` (mmdeploy's, such as its deformable convolution)."""
+    import onnx
+    graph = onnx.load(onnx_file, load_external_data=False).graph
+    return sorted({f'{node.domain}:{node.op_type}' for node in graph.node
+                   if node.domain not in ('', 'ai.onnx')})
 
 
 def default_deploy_cfg(model_cfg) -> str:
@@ -344,10 +353,11 @@ def deploy(args) -> dict:
         backend=backend)
     runtime = processor.build_backend_model(
         [onnx_file], processor.update_data_preprocessor)
-    # The file alone, in onnxruntime without mmdeploy's custom operators.
-    plain = onnxruntime.InferenceSession(
+    # The file alone, in onnxruntime without mmdeploy's custom operators,
+    # unless it holds some (deformable convolution has no ONNX operator).
+    custom = custom_operators(onnx_file)
+    plain = None if custom else onnxruntime.InferenceSession(
         onnx_file, providers=['CPUExecutionProvider'])
-    plain_input = plain.get_inputs()[0].name
     max_kept = max_per_img(model_cfg)
 
     # One run of the test pipeline per image: test_step takes its samples,
@@ -363,7 +373,8 @@ def deploy(args) -> dict:
             inputs = data['inputs']
             # dets, labels and, for instance segmentation, masks.
             raw = runtime.predict(inputs)
-            plain_outputs = plain.run(None, {plain_input: inputs.numpy()})
+            plain_outputs = None if plain is None else plain.run(
+                None, {plain.get_inputs()[0].name: inputs.numpy()})
             with RewriterContext(cfg=deploy_cfg, backend=backend, opset=11):
                 exported = rewritten(inputs, data['data_samples'],
                                      mode='predict')
@@ -383,7 +394,9 @@ def deploy(args) -> dict:
         images.append(
             dict(image=image, input_shape=list(inputs.shape),
                  comparisons=results,
-                 plain_onnxruntime=plain_difference(
+                 plain_onnxruntime=dict(
+                     same=False, max_diff=None, custom_operators=custom)
+                 if custom else plain_difference(
                      [torch.as_tensor(output).numpy() for output in raw],
                      plain_outputs)))
 
@@ -453,10 +466,15 @@ def print_report(report: dict, repeat: int) -> None:
         print(f'export parity: mask probabilities differ by more than '
               f'{MASK_BOUND:g} (max mask diff)')
     plain = [image['plain_onnxruntime'] for image in report['images']]
-    print('plain onnxruntime, without mmdeploy\'s custom operators: '
-          f'{sum(row["same"] for row in plain)} of {len(plain)} images give '
-          'the same outputs (largest difference '
-          f'{max(row["max_diff"] for row in plain):.3g})')
+    custom = plain[0].get('custom_operators')
+    if custom:
+        print('plain onnxruntime, without mmdeploy\'s custom operators: '
+              f'not run, the file holds {", ".join(custom)}')
+    else:
+        print('plain onnxruntime, without mmdeploy\'s custom operators: '
+              f'{sum(row["same"] for row in plain)} of {len(plain)} images '
+              'give the same outputs (largest difference '
+              f'{max(row["max_diff"] for row in plain):.3g})')
     torch_ms = report['torch_seconds'] * 1000
     ort_ms = report['onnxruntime_seconds'] * 1000
     print(f'latency of test_step on the first image (median of {repeat}): '
@@ -481,6 +499,18 @@ def main() -> int:
     if summary(report, 'export')[1] or not masks_same(report):
         print('error: the ONNX file does not compute what the model '
               'computes in PyTorch (see the table)', file=sys.stderr)
+        return 1
+    custom = report['images'][0]['plain_onnxruntime'].get(
+        'custom_operators')
+    if custom:
+        print(f'error: {report["onnx"]} holds operators of mmdeploy\'s '
+              f'custom-op library ({", ".join(custom)}), so a plain '
+              'onnxruntime cannot run it; register the library with '
+              'onnxruntime (SessionOptions.register_custom_ops_library of '
+              'mmdeploy.backend.onnxruntime.init_plugins.get_ops_path()), '
+              'or deploy a config without deformable convolution '
+              '(dcn=None)',
+              file=sys.stderr)
         return 1
     if not all(image['plain_onnxruntime']['same']
                for image in report['images']):
