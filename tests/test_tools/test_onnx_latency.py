@@ -57,7 +57,8 @@ def test_profile_splits_each_file_by_operator_type(tmp_path):
                              64, 64, '--rounds', 1, '--threads', 1,
                              '--profile', 2, '--out', out, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    profiles = json.loads(out.read_text())['operator_ms']
+    profiles = {row['label']: row['operator_ms']
+                for row in json.loads(out.read_text())['rows']}
     assert set(profiles) == {'conv', 'conv+softmax'}
     assert 'Softmax' not in profiles['conv']
     assert profiles['conv+softmax']['Softmax'] > 0

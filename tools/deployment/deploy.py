@@ -394,9 +394,7 @@ def deploy(args) -> dict:
         images.append(
             dict(image=image, input_shape=list(inputs.shape),
                  comparisons=results,
-                 plain_onnxruntime=dict(
-                     same=False, max_diff=None, custom_operators=custom)
-                 if custom else plain_difference(
+                 plain_onnxruntime=None if custom else plain_difference(
                      [torch.as_tensor(output).numpy() for output in raw],
                      plain_outputs)))
 
@@ -409,7 +407,7 @@ def deploy(args) -> dict:
     return dict(
         config=args.config, checkpoint=checkpoint,
         cfg_options=args.cfg_options, deploy_cfg=deploy_cfg_file,
-        onnx=onnx_file,
+        onnx=onnx_file, custom_operators=custom,
         torch_version=torch.__version__, images=images,
         torch_seconds=torch_seconds, onnxruntime_seconds=ort_seconds,
         torch_threads=torch.get_num_threads())
@@ -465,12 +463,12 @@ def print_report(report: dict, repeat: int) -> None:
     if not masks_same(report):
         print(f'export parity: mask probabilities differ by more than '
               f'{MASK_BOUND:g} (max mask diff)')
-    plain = [image['plain_onnxruntime'] for image in report['images']]
-    custom = plain[0].get('custom_operators')
+    custom = report['custom_operators']
     if custom:
         print('plain onnxruntime, without mmdeploy\'s custom operators: '
               f'not run, the file holds {", ".join(custom)}')
     else:
+        plain = [image['plain_onnxruntime'] for image in report['images']]
         print('plain onnxruntime, without mmdeploy\'s custom operators: '
               f'{sum(row["same"] for row in plain)} of {len(plain)} images '
               'give the same outputs (largest difference '
@@ -500,8 +498,7 @@ def main() -> int:
         print('error: the ONNX file does not compute what the model '
               'computes in PyTorch (see the table)', file=sys.stderr)
         return 1
-    custom = report['images'][0]['plain_onnxruntime'].get(
-        'custom_operators')
+    custom = report['custom_operators']
     if custom:
         print(f'error: {report["onnx"]} holds operators of mmdeploy\'s '
               f'custom-op library ({", ".join(custom)}), so a plain '

@@ -26,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import onnxruntime
@@ -85,7 +85,8 @@ def network_input(image: str, height: int, width: int) -> np.ndarray:
 
 
 def session(path: str, threads: int,
-            profile_prefix: str = None) -> onnxruntime.InferenceSession:
+            profile_prefix: Optional[str] = None
+            ) -> onnxruntime.InferenceSession:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -185,21 +186,18 @@ def main() -> int:
               f'{row["size_ratio"]:.3f} | {row["median_ms"]:.1f} / '
               f'{row["min_ms"]:.1f} | {row["median_ratio"]:.3f} / '
               f'{row["min_ratio"]:.3f} |')
-    profiles = []
     if args.profile:
         del sessions
-        profiles = [
-            operator_milliseconds(path, args.threads, feed, args.profile)
-            for path in args.onnx
-        ]
+        for row in rows:
+            row['operator_ms'] = operator_milliseconds(
+                row['onnx'], args.threads, feed, args.profile)
         print(f'onnxruntime profile, {args.profile} runs of each file:')
-        print_operator_table(labels, profiles)
+        print_operator_table(labels, [row['operator_ms'] for row in rows])
     if args.out:
         with open(args.out, 'w') as file:
             json.dump(dict(threads=args.threads, shape=args.shape,
                            rounds=args.rounds, image=args.image,
-                           onnxruntime=onnxruntime.__version__, rows=rows,
-                           operator_ms=dict(zip(labels, profiles))),
+                           onnxruntime=onnxruntime.__version__, rows=rows),
                       file, indent=2)
     return 0
 
