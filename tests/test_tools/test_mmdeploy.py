@@ -279,6 +279,40 @@ def test_custom_operators_are_named(tmp_path):
     assert tool.custom_operators(str(standard)) == []
 
 
+def test_a_file_with_custom_operators_fails_naming_them(
+        tmp_path, monkeypatch, capsys):
+    """Parity held, but the file needs mmdeploy's library: exit 1 with the
+    operator and how to run it, the parity table printed before."""
+    tool = load_tool(DEPLOY)
+    row = dict(comparison='export', onnxruntime=2, pytorch=2, checked=2,
+               missing_in_pytorch=[], missing_in_onnxruntime=[],
+               max_box_diff=0.0, max_score_diff=0.0, max_mask_diff=0.0,
+               masks_same=True, same=True)
+    report = dict(
+        onnx=str(tmp_path / 'end2end.onnx'), torch_version='x',
+        custom_operators=['mmdeploy:MMCVModulatedDeformConv2d'],
+        images=[dict(image='a.png', input_shape=[1, 3, 96, 128],
+                     comparisons=[row, dict(row, comparison='mmdet')],
+                     plain_onnxruntime=None)],
+        torch_seconds=1.0, onnxruntime_seconds=0.5)
+    monkeypatch.setattr(tool, 'require_mmdeploy', lambda: None)
+    monkeypatch.setattr(tool, 'deploy', lambda args: report)
+    config, image = tmp_path / 'config.py', tmp_path / 'a.png'
+    config.write_text('')
+    image.write_bytes(b'')
+    monkeypatch.setattr(sys, 'argv', [
+        'deploy.py', str(config), '--image', str(image), '--work-dir',
+        str(tmp_path)])
+    assert tool.main() == 1
+    out, err = capsys.readouterr()
+    assert 'export parity): 2 of 2 checked detections the same' in out
+    assert ('not run, the file holds mmdeploy:MMCVModulatedDeformConv2d'
+            in out)
+    assert ('holds operators of mmdeploy\'s custom-op library '
+            '(mmdeploy:MMCVModulatedDeformConv2d)') in err
+    assert 'register_custom_ops_library' in err
+
+
 def test_random_heads_fetch_no_pretrained_weights():
     """A C4 detector's shared head (SE-ResNet's conv5) names ImageNet
     weights of its own; random weights for export leave it at PyTorch's
