@@ -101,3 +101,18 @@ def test_each_format_imports_only_the_shared_module():
         'caffe', 'legacy', 'mmpretrain', 'paddleclas', 'timm'}
     for module in formats:
         assert graph[module] == {'senet_mmdet.checkpoints.common'}, module
+
+
+def test_the_se_module_is_below_its_fused_and_exported_forms():
+    """se.py is the module; se_fused.py computes it fused with the norm
+    before it, se_export.py writes it into an exported graph (its eager
+    form through the fused step). Each form builds on the module, never
+    the other way round."""
+    graph = import_graph()
+    layers = 'senet_mmdet.models.layers.'
+    module, fused, export = (layers + name
+                             for name in ('se', 'se_fused', 'se_export'))
+    assert module in graph[fused]
+    assert {module, fused} <= graph[export]
+    assert not {fused, export} & graph[module]
+    assert export not in graph[fused]

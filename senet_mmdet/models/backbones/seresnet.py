@@ -15,11 +15,12 @@ from mmdet.models.layers import ResLayer
 from mmdet.registry import MODELS, WEIGHT_INITIALIZERS
 from senet_mmdet.arch_settings import TIMM_DEPTHS
 from senet_mmdet.models.layers.caffe_pool import CaffeMaxPool2d
-from senet_mmdet.models.layers.se import (
-    EXPORT_SE_FORMS, GATES, SQUEEZES, SqueezeExcitation, conv_output_mean,
-    export_se_conv_norm_residual_relu, is_compiling, is_exporting,
-    is_frozen_batchnorm, is_live_batchnorm, is_pointwise_conv,
-    se_norm_residual_relu)
+from senet_mmdet.models.layers.se import GATES, SQUEEZES, SqueezeExcitation
+from senet_mmdet.models.layers.se_export import (
+    EXPORT_SE_FORMS, export_se_conv_norm_residual_relu)
+from senet_mmdet.models.layers.se_fused import (
+    conv_output_mean, is_compiling, is_exporting, is_frozen_batchnorm,
+    is_live_batchnorm, is_pointwise_conv, se_norm_residual_relu)
 from senet_mmdet.utils import check_choice, check_se_ratio
 
 # Where the SE module sits in the residual unit (paper Sec. 6.5, Fig. 5,

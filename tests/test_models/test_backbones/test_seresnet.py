@@ -10,7 +10,7 @@ from mmdet.registry import MODELS
 from senet_mmdet.models.backbones import (SEBasicBlock, SEBottleneck,
                                           SEResNet)
 from senet_mmdet.models.backbones import seresnet as seresnet_module
-from senet_mmdet.models.layers import se as se_module
+from senet_mmdet.models.layers import se_fused
 from senet_mmdet.models.layers.caffe_pool import CaffeMaxPool2d
 from senet_mmdet.models.layers import SqueezeExcitation
 from .utils import FC_PARAMS, check_norm_state, count_params, se_params
@@ -485,7 +485,7 @@ def test_fused_backbone_equals_straightforward(depth, memory_format, dtype,
     rounding of two equal formulas grows through 13 blocks' backward to
     ~1e-4 of a gradient's scale, while in float64 they agree to ~1e-14,
     which shows the fused backward exact (SE-level float32 gradients are
-    compared to 1e-5 in test_se.py)."""
+    compared to 1e-5 in test_se_fused.py)."""
     torch.manual_seed(0)
     fused = SEResNet(depth=depth, frozen_stages=1, zero_init_residual=False)
     fused.init_weights()
@@ -632,7 +632,7 @@ def test_fused_se_compiles_as_plain_operations_on_large_maps(
     fused_step = seresnet_module.se_norm_residual_relu
     monkeypatch.setattr(seresnet_module, 'se_norm_residual_relu',
                         lambda *args: calls.append(1) or fused_step(*args))
-    for function in (se_module._ScaledResidualReLU, se_module._SampleMoments):
+    for function in (se_fused._ScaledResidualReLU, se_fused._SampleMoments):
         monkeypatch.setattr(function, 'apply', _fails_if_called)
     compiled = torch.compile(model, backend='aot_eager', fullgraph=True)
     outs = compiled(x)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from senet_mmdet.models import SEResNet
-from senet_mmdet.models.layers.se import EXPORT_SE_FORMS
+from senet_mmdet.models.layers.se_export import EXPORT_SE_FORMS
 from .test_seresnet import assert_equal_to_scale, randomize_norms
 
 
