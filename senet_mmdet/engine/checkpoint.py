@@ -5,36 +5,44 @@ Loading: ``torch.load(..., weights_only=True)`` rebuilds tensors and plain
 containers only, so a file cannot run code when loaded; a full unpickle can
 (a pickled ``__reduce__`` runs any function). Once ``senet_mmdet`` is
 imported, every local checkpoint that mmengine reads (``load_from``,
-``--resume``, the checkpoint given to ``tools/test.py``, ``Pretrained``
-files, ``init_detector``, ``DetInferencer``) loads weights-only, on any
-torch version. A file that needs more is refused with an error naming
-``--unsafe-load``, the opt-in for full unpickling of files one trusts.
-Remote files (``http://``, ``torchvision://``, ``open-mmlab://``) go through
-mmengine's ``torch.load`` call, which is weights-only by default on torch
->= 2.6, the pinned stack.
+``--resume``, the checkpoint given to ``tools/test.py``, MMDetection's own
+or ours, ``Pretrained`` files, ``init_detector``, ``DetInferencer``) loads
+weights-only, on any torch version. The few classes that mmengine itself
+pickles into the checkpoints its Runner writes (the message hub's
+``HistoryBuffer`` with its NumPy arrays, schedulers' ``Counter``
+milestones) are allow-listed (:data:`MMENGINE_CHECKPOINT_GLOBALS`), so a
+checkpoint of any mmengine run loads without opting in to anything. A file
+that needs more is refused with an error naming ``--unsafe-load`` (our
+tools) and :data:`UNSAFE_LOAD_ENVIRONMENT` (any tool), the opt-ins for full
+unpickling of files one trusts. Remote files (``http://``,
+``torchvision://``, ``open-mmlab://``) go through mmengine's
+``torch.load`` call, which is weights-only by default on torch >= 2.6, the
+pinned stack.
 
-Writing: mmengine 0.10.7 checkpoints also hold the message hub's history
-(``HistoryBuffer`` objects, whose pickles call ``getattr``) and schedulers'
-``Counter`` milestones, which weights-only loading refuses.
-:func:`to_weights_only` turns them into tensors and plain containers before
-the save, and :func:`from_weights_only` turns them back after a load; the
-stock tools, without it, skip the history with a warning and resume the
-rest. :func:`commit_checkpoint` checks a freshly written file loads, forces
-it to disk and only then renames it over its final name.
+Writing: :func:`to_weights_only` turns those mmengine objects into tensors
+and plain containers before our checkpoint hook saves, so that our
+checkpoints load with a bare ``torch.load(weights_only=True)`` too, and
+:func:`from_weights_only` turns them back after a load.
+:func:`commit_checkpoint` checks a freshly written file loads, forces it
+to disk and only then renames it over its final name.
 """
 import os
 import os.path as osp
 import pickle
+import types
 import warnings
 from collections import Counter, OrderedDict
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
+from mmengine.utils import digit_version
 
 UNSAFE_LOAD_FLAG = '--unsafe-load'
+# The same opt-in for tools that have no such flag (MMDetection's own).
+UNSAFE_LOAD_ENVIRONMENT = 'SENET_MMDET_UNSAFE_LOAD'
 # A freshly written checkpoint is ``<final name><PARTIAL_SUFFIX>`` until it
 # is complete, so a kill mid-write never leaves a fragment under a name that
 # ``--resume`` or a user would load.
@@ -60,9 +68,107 @@ def allow_unsafe_load() -> None:
     _unsafe_load_allowed = True
 
 
+def _history_buffer_method(owner: Any, name: str) -> Callable:
+    """``getattr`` as mmengine's checkpoints call it, and only so.
+
+    A ``HistoryBuffer`` pickles its statistics methods (``min``, ``max``,
+    ``current``, ``mean``) as ``getattr(HistoryBuffer, name)``. The real
+    ``getattr`` cannot be allow-listed: applied to the classes a file may
+    name, it reaches ``object.__subclasses__`` and from there any code.
+    """
+    method = vars(HistoryBuffer).get(name) if owner is HistoryBuffer else None
+    if name.startswith('_') or not callable(method):
+        raise pickle.UnpicklingError(
+            f'getattr({owner!r}, {name!r}): weights-only loading lets a '
+            'file call getattr only for the statistics methods of '
+            "mmengine's HistoryBuffer")
+    return method
+
+
+def _numpy_globals() -> Dict[str, Any]:
+    """The NumPy functions and classes that pickling a numeric array or
+    scalar names, under the module names of NumPy 1 and 2 (a file names
+    the ones of the NumPy that wrote it)."""
+    reconstruct = np.zeros(1).__reduce__()[0]
+    scalar = np.float64(0).__reduce__()[0]
+    names = {'numpy.ndarray': np.ndarray, 'numpy.dtype': np.dtype}
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        names[f'{module}._reconstruct'] = reconstruct
+        names[f'{module}.scalar'] = scalar
+    # NumPy 2 pickles a dtype by its class; object arrays stay refused.
+    for code in '?bhilqBHILQefdgFDG':
+        dtype_class = type(np.dtype(code))
+        if dtype_class is not np.dtype:
+            names[f'numpy.dtypes.{dtype_class.__name__}'] = dtype_class
+    return names
+
+
+# What mmengine 0.10.7's Runner pickles into its checkpoints beside tensors
+# and plain containers, by the name a file refers to it with.
+MMENGINE_CHECKPOINT_GLOBALS: Dict[str, Any] = {
+    'mmengine.logging.history_buffer.HistoryBuffer': HistoryBuffer,
+    'collections.Counter': Counter,
+    'builtins.getattr': _history_buffer_method,
+    **_numpy_globals(),
+}
+
+
+# torch 2.6 added allow-list entries given by name (``(object, name)``),
+# which the getattr stand-in needs.
+_NAMED_SAFE_GLOBALS = digit_version(torch.__version__) >= digit_version(
+    '2.6.0')
+
+
+class _AllowListUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only torch's weights-only globals and
+    :data:`MMENGINE_CHECKPOINT_GLOBALS`: the allow-list on torch < 2.6,
+    whose ``torch.load`` takes no list of its own."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        module = {'__builtin__': 'builtins'}.get(module, module)
+        path = f'{module}.{name}'
+        allowed = {
+            **torch._weights_only_unpickler._get_allowed_globals(),
+            **MMENGINE_CHECKPOINT_GLOBALS
+        }
+        if path not in allowed:
+            raise pickle.UnpicklingError(
+                f'Unsupported global: GLOBAL {path} is not allow-listed')
+        return allowed[path]
+
+
+def _load_with_allow_list(filename: str, map_location) -> Any:
+    """``torch.load`` weights-only, with mmengine's checkpoint classes
+    allowed too (torch >= 2.6: torch's own allow-list, by name; earlier:
+    :class:`_AllowListUnpickler`, as ``torch.load`` takes one)."""
+    if _NAMED_SAFE_GLOBALS:
+        allowed = [(value, path)
+                   for path, value in MMENGINE_CHECKPOINT_GLOBALS.items()]
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(
+                filename, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        pickle_module = types.SimpleNamespace(
+            Unpickler=_AllowListUnpickler, load=pickle.load,
+            __name__='senet_mmdet_allow_list')
+        return torch.load(
+            filename, map_location=map_location, weights_only=False,
+            pickle_module=pickle_module)
+
+
+def _unsafe_load_wanted() -> bool:
+    return _unsafe_load_allowed or os.environ.get(
+        UNSAFE_LOAD_ENVIRONMENT, '') == '1'
+
+
 def load_weights_only(filename: str, map_location=None) -> Any:
-    """``torch.load`` a local file with ``weights_only=True``; full
-    unpickling only after :func:`allow_unsafe_load`.
+    """``torch.load`` a local file weights-only, mmengine's own checkpoint
+    classes allowed (:data:`MMENGINE_CHECKPOINT_GLOBALS`); full unpickling
+    only after :func:`allow_unsafe_load` or with
+    ``SENET_MMDET_UNSAFE_LOAD=1`` in the environment.
 
     Raises:
         FileNotFoundError: ``filename`` does not exist.
@@ -72,21 +178,21 @@ def load_weights_only(filename: str, map_location=None) -> Any:
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist')
     try:
-        return torch.load(
-            filename, map_location=map_location, weights_only=True)
+        return _load_with_allow_list(filename, map_location)
     except pickle.UnpicklingError as error:
-        if _unsafe_load_allowed:
+        if _unsafe_load_wanted():
             return torch.load(
                 filename, map_location=map_location, weights_only=False)
         reason = str(error).strip().splitlines()[-1]
         raise CheckpointError(
-            f'{filename} holds Python objects besides tensors and plain '
-            f'containers ({reason}), so loading it weights-only fails, and '
-            'unpickling it in full could run code hidden in the file. If '
-            'you trust the file (you wrote it, for example with mmengine '
-            f'before senet_mmdet made training checkpoints weights-only), '
-            f'pass {UNSAFE_LOAD_FLAG} to the tool; otherwise re-save its '
-            'tensors with a trusted tool') from None
+            f'{filename} holds Python objects besides tensors, plain '
+            f'containers and what mmengine itself saves ({reason}), so '
+            'loading it weights-only fails, and unpickling it in full could '
+            'run code hidden in the file. If you trust the file, pass '
+            f'{UNSAFE_LOAD_FLAG} to senet_mmdet\'s tools, or set '
+            f'{UNSAFE_LOAD_ENVIRONMENT}=1 for any tool (MMDetection\'s own '
+            'included); otherwise re-save its tensors with a trusted '
+            'tool') from None
     except (RuntimeError, EOFError) as error:
         raise CheckpointError(
             f'{filename} is not a complete checkpoint ({error}); it may be '

@@ -1,4 +1,6 @@
+import pickle
 from collections import Counter, OrderedDict
+from fractions import Fraction
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,7 +16,8 @@ from senet_mmdet.engine import (CheckpointError, NonFiniteTrainingError,
 from senet_mmdet.engine import checkpoint as checkpoint_module
 from senet_mmdet.engine.checkpoint import (PARTIAL_SUFFIX, commit_checkpoint,
                                            write_text_atomically)
-from .utils import save_code_running_checkpoint, save_mmengine_style_checkpoint
+from .utils import (save_checkpoint_with_other_objects,
+                    save_code_running_checkpoint, train_with_stock_mmengine)
 
 
 def training_checkpoint() -> dict:
@@ -53,7 +56,7 @@ def test_training_checkpoint_round_trips_through_weights_only(tmp_path):
     assert hub.get_scalar('loss').mean() == 2.5
 
 
-def test_code_in_a_checkpoint_never_runs(tmp_path):
+def test_code_in_a_checkpoint_never_runs(tmp_path, allow_list):
     path = tmp_path / 'tampered.pth'
     save_code_running_checkpoint(path, tmp_path / 'code_ran')
     with pytest.raises(CheckpointError) as info:
@@ -63,14 +66,86 @@ def test_code_in_a_checkpoint_never_runs(tmp_path):
     assert str(path) in str(info.value)
 
 
-def test_unsafe_load_is_an_explicit_opt_in(tmp_path, monkeypatch):
-    path = tmp_path / 'mmengine_written.pth'
-    save_mmengine_style_checkpoint(path)
-    with pytest.raises(CheckpointError, match='--unsafe-load'):
+@pytest.fixture(params=['torch allow-list', 'own unpickler'])
+def allow_list(request, monkeypatch):
+    """Each way of applying the allow-list: torch's own (torch >= 2.6) and
+    the restricted unpickler of older torch, which runs here too."""
+    if request.param == 'torch allow-list':
+        if not checkpoint_module._NAMED_SAFE_GLOBALS:
+            pytest.skip('torch < 2.6 has no allow-list by name')
+    else:
+        monkeypatch.setattr(checkpoint_module, '_NAMED_SAFE_GLOBALS', False)
+    return request.param
+
+
+def test_checkpoints_of_stock_mmengine_load_weights_only(tmp_path,
+                                                         allow_list):
+    """MMDetection's own tools, with senet_mmdet imported (custom_imports),
+    load what mmengine's own CheckpointHook wrote: no flag, no full
+    unpickling."""
+    path = train_with_stock_mmengine(tmp_path / 'stock')
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)
+    loaded = CheckpointLoader.load_checkpoint(path)
+    hub = MessageHub('stock_resumed')
+    hub.load_state_dict(loaded['message_hub'])
+    assert hub.get_scalar('train/loss').current() > 0
+    assert isinstance(loaded['message_hub']['log_scalars']['train/loss'],
+                      HistoryBuffer)
+    assert loaded['param_schedulers'][0]['milestones'] == Counter({1: 1})
+    assert set(loaded['state_dict']) == {'linear.weight', 'linear.bias'}
+
+
+def test_an_mmengine_style_checkpoint_loads_as_saved(tmp_path, allow_list):
+    path = tmp_path / 'raw.pth'
+    torch.save(training_checkpoint(), path)
+    loaded = load_weights_only(str(path))
+    assert loaded['message_hub']['log_scalars']['loss'].mean() == 2.5
+    assert loaded['meta']['seed'] == 7
+    assert loaded['message_hub']['runtime_info']['scale'] == np.float32(2)
+    assert loaded['param_schedulers'][0]['milestones'] == Counter({8: 1,
+                                                                   11: 1})
+
+
+class GetattrPickle:
+    """Unpickling this calls ``getattr(owner, name)``."""
+
+    def __init__(self, owner, name):
+        self.owner, self.name = owner, name
+
+    def __reduce__(self):
+        return getattr, (self.owner, self.name)
+
+
+@pytest.mark.parametrize('owner,name', [(OrderedDict, 'fromkeys'),
+                                        (HistoryBuffer, '__init__'),
+                                        (HistoryBuffer, 'max_length')])
+def test_getattr_reaches_history_buffer_methods_only(tmp_path, owner, name,
+                                                     allow_list):
+    path = tmp_path / 'getattr.pth'
+    torch.save(dict(meta=dict(found=GetattrPickle(owner, name))), path)
+    with pytest.raises(CheckpointError, match='getattr'):
         load_weights_only(str(path))
+    torch.save(dict(meta=dict(found=GetattrPickle(HistoryBuffer, 'mean'))),
+               path)
+    assert load_weights_only(str(path))['meta']['found'] is HistoryBuffer.mean
+
+
+def test_unsafe_load_is_an_explicit_opt_in(tmp_path, monkeypatch,
+                                           allow_list):
+    path = tmp_path / 'other_objects.pth'
+    save_checkpoint_with_other_objects(path)
+    with pytest.raises(CheckpointError) as info:
+        load_weights_only(str(path))
+    assert '--unsafe-load' in str(info.value)
+    assert 'SENET_MMDET_UNSAFE_LOAD=1' in str(info.value)
+    monkeypatch.setenv('SENET_MMDET_UNSAFE_LOAD', '1')
+    assert CheckpointLoader.load_checkpoint(str(path))['meta']['ratio'] == (
+        Fraction(1, 3))
+    monkeypatch.delenv('SENET_MMDET_UNSAFE_LOAD')
     monkeypatch.setattr(checkpoint_module, '_unsafe_load_allowed', True)
-    loaded = CheckpointLoader.load_checkpoint(str(path))
-    assert loaded['message_hub']['log_scalars']['loss'].current() == 1.0
+    assert CheckpointLoader.load_checkpoint(str(path))['meta']['ratio'] == (
+        Fraction(1, 3))
 
 
 def test_fragment_is_named_as_incomplete(tmp_path):

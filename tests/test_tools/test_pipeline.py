@@ -38,22 +38,34 @@ def test_test_writes_coco_metrics_json(trained, tmp_path):
                for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50'))
 
 
-def test_mmdet_stock_train_tool_needs_only_custom_imports(tmp_path):
-    """MMDetection's own tools/train.py, shipped inside the mmdet package,
-    trains the toy config: custom_imports registers everything, and the
-    toy set is written on first use by the dataset itself."""
-    stock = Path(mmdet.__file__).parent / '.mim' / 'tools' / 'train.py'
+def test_mmdet_stock_tools_need_only_custom_imports(tmp_path):
+    """MMDetection's own tools/train.py and tools/test.py, shipped inside
+    the mmdet package, train and test the toy config: custom_imports
+    registers everything, the toy set is written on first use by the
+    dataset itself, and the checkpoint mmengine writes there (message hub
+    history included) loads weights-only, with no flag, once custom_imports
+    has imported senet_mmdet."""
+    tools = Path(mmdet.__file__).parent / '.mim' / 'tools'
     config = tiny_config(tmp_path, tmp_path / 'fresh_toy')
+    work = tmp_path / 'work'
     result = run([
         sys.executable,
-        str(stock),
+        str(tools / 'train.py'),
         str(config), '--work-dir',
-        str(tmp_path / 'work')
+        str(work)
     ], tmp_path)
     assert 'coco/bbox_mAP' in result.stdout + result.stderr
-    assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+    assert (work / 'epoch_1.pth').is_file()
     assert (tmp_path / 'fresh_toy' / 'annotations' /
             'instances_val.json').is_file()
+    result = run([
+        sys.executable,
+        str(tools / 'test.py'),
+        str(config),
+        str(work / 'epoch_1.pth'), '--work-dir',
+        str(tmp_path / 'test')
+    ], tmp_path)
+    assert 'coco/bbox_mAP' in result.stdout + result.stderr
 
 
 def test_mask_rcnn_toy_reports_bbox_and_segm_ap(toy_root, tmp_path):
