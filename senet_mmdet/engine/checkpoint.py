@@ -26,6 +26,7 @@ checkpoints load with a bare ``torch.load(weights_only=True)`` too, and
 :func:`commit_checkpoint` checks a freshly written file loads, forces it
 to disk and only then renames it over its final name.
 """
+import codecs
 import os
 import os.path as osp
 import pickle
@@ -129,6 +130,9 @@ class _AllowListUnpickler(pickle.Unpickler):
         path = f'{module}.{name}'
         allowed = {
             **torch._weights_only_unpickler._get_allowed_globals(),
+            # How protocol 2 pickles bytes; torch's unpickler takes it
+            # without listing it.
+            '_codecs.encode': codecs.encode,
             **MMENGINE_CHECKPOINT_GLOBALS
         }
         if path not in allowed:
