@@ -4,8 +4,9 @@ from .converters import (IMAGE_SUFFIXES, Box, LabeledImage, read_csv,
                          read_voc, read_voc_folder, read_yolo, relabel,
                          to_coco, write_json)
 from .samplers import SkippableBatchSampler
-from .tiling import (TileRule, cut_box, split_by_source, tile_coco,
-                     tile_windows)
+from .tiling import (TileRule, cut_box, draw_val_images, file_names_of,
+                     read_image_list, split_by_source, tile_coco,
+                     tile_windows, voc_image_sets)
 from .toy import TOY_CLASSES, ToyShapesDataset, ToyShapesSpec, make_toy_coco
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     'check_coco_annotations', 'check_dataset_files', 'IMAGE_SUFFIXES', 'Box',
     'LabeledImage', 'read_csv', 'read_voc', 'read_voc_folder', 'read_yolo',
     'relabel', 'to_coco', 'write_json', 'SkippableBatchSampler', 'TileRule',
-    'cut_box', 'split_by_source', 'tile_coco', 'tile_windows', 'TOY_CLASSES',
+    'cut_box', 'draw_val_images', 'file_names_of', 'read_image_list',
+    'split_by_source', 'tile_coco', 'tile_windows', 'voc_image_sets',
+    'TOY_CLASSES',
     'ToyShapesDataset', 'ToyShapesSpec', 'make_toy_coco'
 ]

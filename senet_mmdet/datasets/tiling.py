@@ -16,13 +16,17 @@ positive. Nothing is dropped silently: :func:`tile_coco` returns the counts.
 
 Splits are made between source images (:func:`split_by_source`) before any
 tiling, so that no validation tile shares pixels, or a source image, with a
-training tile.
+training tile. The validation images are named one by one, in a list file
+(:func:`read_image_list`: one name per line, as VOC's
+``ImageSets/Main/val.txt``, which :func:`voc_image_sets` finds), or drawn as
+a fraction of the source images with a seed (:func:`draw_val_images`).
 """
 import copy
 import os
 import os.path as osp
+import random
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .check import DatasetError
 
@@ -76,22 +80,111 @@ def cut_box(bbox: Sequence[float], window: Sequence[int],
     return inside, kept
 
 
-def split_by_source(coco: dict, val_files: Sequence[str]) -> Tuple[dict, dict]:
-    """Two COCO dicts: the images named in ``val_files`` (file names as in
-    ``coco``) and the rest, each with its own annotations."""
-    names = {image['file_name'] for image in coco['images']}
-    unknown = [name for name in val_files if name not in names]
+def read_image_list(path: str) -> List[str]:
+    """The image names of a list file: one per line, blank lines and lines
+    starting with ``#`` skipped. A name is a file name as in the annotation
+    file or its stem, as VOC's ``ImageSets/Main/*.txt`` write them."""
+    if not osp.isfile(path):
+        raise DatasetError(f'{path}: no such list file; give a text file '
+                           'with one image name per line')
+    with open(path) as handle:
+        names = [line.strip() for line in handle]
+    names = [name for name in names if name and not name.startswith('#')]
+    several = [name for name in names if len(name.split()) > 1]
+    if several:
+        raise DatasetError(
+            f'{path}: lines {several[:3]} hold more than one name (a VOC '
+            'per-class list such as ImageSets/Main/cat_val.txt?); give a '
+            'list with one image name per line, such as ImageSets/Main/'
+            'val.txt')
+    if not names:
+        raise DatasetError(f'{path}: lists no image; write one image name '
+                           'per line')
+    return names
+
+
+def voc_image_sets(image_dir: str) -> Dict[str, str]:
+    """VOC's split lists beside an image folder: ``{'train': path, 'val':
+    path}`` for those of ``IMAGE_DIR/../ImageSets/Main/{train,val}.txt``
+    that exist (VOC's layout: ``JPEGImages/`` beside ``ImageSets/``)."""
+    folder = osp.join(osp.dirname(osp.abspath(image_dir)), 'ImageSets',
+                      'Main')
+    return {split: osp.join(folder, f'{split}.txt')
+            for split in ('train', 'val')
+            if osp.isfile(osp.join(folder, f'{split}.txt'))}
+
+
+def file_names_of(coco: dict, names: Sequence[str], where: str) -> List[str]:
+    """The annotation file's ``file_name`` of each name, which is a file
+    name as there or its stem; a name that is neither is an error naming
+    ``where`` it came from."""
+    by_stem: Dict[str, List[str]] = {}
+    files = [image['file_name'] for image in coco['images']]
+    for file_name in files:
+        stem = osp.splitext(osp.basename(file_name))[0]
+        by_stem.setdefault(stem, []).append(file_name)
+    found, unknown = [], []
+    for name in names:
+        if name in files:
+            found.append(name)
+        elif len(by_stem.get(name, [])) == 1:
+            found.append(by_stem[name][0])
+        else:
+            unknown.append(name)
     if unknown:
         raise DatasetError(
-            f'validation images {unknown} are not in the annotation file, '
-            f'which lists {sorted(names)}; name them as its file_name does')
-    if set(val_files) == names:
+            f'{where}: {unknown[:10]} ({len(unknown)} names) are not images '
+            f'of the annotation file, which lists {sorted(files)[:10]}'
+            f'{" ..." if len(files) > 10 else ""}; name them as its '
+            'file_name does, or by the file name without its extension')
+    return found
+
+
+def draw_val_images(coco: dict, fraction: float, seed: int) -> List[str]:
+    """``round(fraction x number of images)`` source images (at least one,
+    and at least one left for training), drawn with ``seed`` from the
+    images in file-name order, so that the same file, fraction and seed
+    give the same split on any machine."""
+    if not 0 < fraction < 1:
+        raise DatasetError(f'validation fraction {fraction}: give a '
+                           'fraction between 0 and 1, such as 0.2')
+    files = sorted(image['file_name'] for image in coco['images'])
+    if len(files) < 2:
+        raise DatasetError(f'the annotation file lists {len(files)} image'
+                           f'{"" if len(files) == 1 else "s"}; a split '
+                           'needs at least two source images')
+    count = min(max(1, round(fraction * len(files))), len(files) - 1)
+    return sorted(random.Random(seed).sample(files, count))
+
+
+def split_by_source(coco: dict, val_files: Sequence[str],
+                    train_files: Optional[Sequence[str]] = None
+                    ) -> Tuple[dict, dict]:
+    """Two COCO dicts: the images not named in ``val_files`` (file names as
+    in ``coco``), or only those of ``train_files`` where it is given, and
+    the images of ``val_files``, each with its own annotations."""
+    names = {image['file_name'] for image in coco['images']}
+    for split, files in (('validation', val_files),
+                         ('training', train_files or [])):
+        unknown = [name for name in files if name not in names]
+        if unknown:
+            raise DatasetError(
+                f'{split} images {unknown} are not in the annotation file, '
+                f'which lists {sorted(names)}; name them as its file_name '
+                'does')
+    both = sorted(set(val_files) & set(train_files or []))
+    if both:
+        raise DatasetError(f'{both} are listed for both training and '
+                           'validation; give each source image one split')
+    training = names - set(val_files) if train_files is None else set(
+        train_files)
+    if not training:
         raise DatasetError('every image is a validation image; leave at '
                            'least one source image for training')
     parts = []
-    for in_val in (False, True):
+    for split in (training, set(val_files)):
         images = [image for image in coco['images']
-                  if (image['file_name'] in val_files) == in_val]
+                  if image['file_name'] in split]
         ids = {image['id'] for image in images}
         parts.append(dict(
             images=images, categories=coco['categories'],

@@ -1,14 +1,14 @@
-"""senet_mmdet/datasets/tiling.py and tools/dataset_converters/tile_coco.py:
-the window grid, the rule for cut boxes, the split by source image."""
-import json
-
+"""senet_mmdet/datasets/tiling.py: the window grid, the rule for cut boxes,
+the split by source image and the ways to choose it (tools/dataset_converters/
+tile_coco.py: tests/test_tools/test_tile_coco.py)."""
 import cv2
 import numpy as np
 import pytest
 
 from senet_mmdet.datasets import (DatasetError, TileRule, cut_box,
-                                  split_by_source, tile_coco, tile_windows)
-from ..test_tools.utils import REPO, tool_in_process
+                                  draw_val_images, file_names_of,
+                                  read_image_list, split_by_source, tile_coco,
+                                  tile_windows, voc_image_sets)
 
 
 def test_windows_cover_the_image_with_the_overlap_and_fit_inside():
@@ -78,6 +78,90 @@ def test_split_keeps_each_source_whole_and_names_unknown_images():
         split_by_source(coco, ['a.png', 'b.png', 'c.png'])
 
 
+def test_split_with_a_training_list_leaves_other_images_out():
+    coco = coco_of({'a.png': (10, 10), 'b.png': (10, 10), 'c.png': (10, 10)},
+                   [('a.png', [1, 1, 2, 2]), ('c.png', [1, 1, 3, 3])])
+    train, val = split_by_source(coco, ['c.png'], ['a.png'])
+    assert [i['file_name'] for i in train['images']] == ['a.png']
+    assert [i['file_name'] for i in val['images']] == ['c.png']
+    with pytest.raises(DatasetError, match=r"\['a.png'\] are listed for "
+                       'both training and validation'):
+        split_by_source(coco, ['a.png'], ['a.png', 'b.png'])
+    with pytest.raises(DatasetError, match=r"training images \['z.png'\]"):
+        split_by_source(coco, ['a.png'], ['z.png'])
+
+
+def test_a_fraction_draws_whole_source_images_the_same_way_for_a_seed():
+    coco = coco_of({f'{i:02d}.png': (10, 10) for i in range(10)}, [])
+    first = draw_val_images(coco, 0.3, seed=0)
+    assert len(first) == 3 and first == sorted(first)
+    assert draw_val_images(coco, 0.3, seed=0) == first
+    # The draw depends on the images, not on their order in the file.
+    coco['images'].reverse()
+    assert draw_val_images(coco, 0.3, seed=0) == first
+    others = {tuple(draw_val_images(coco, 0.3, seed)) for seed in range(1, 6)}
+    assert others - {tuple(first)}
+    # At least one image each way.
+    assert len(draw_val_images(coco, 0.01, seed=0)) == 1
+    assert len(draw_val_images(coco, 0.99, seed=0)) == 9
+
+
+@pytest.mark.parametrize('fraction', [0, 1, 1.5, -0.2])
+def test_a_fraction_outside_0_1_is_an_error(fraction):
+    coco = coco_of({'a.png': (10, 10), 'b.png': (10, 10)}, [])
+    with pytest.raises(DatasetError, match=f'validation fraction {fraction}: '
+                       'give a fraction between 0 and 1'):
+        draw_val_images(coco, fraction, seed=0)
+
+
+def test_one_image_cannot_be_split():
+    coco = coco_of({'a.png': (10, 10)}, [])
+    with pytest.raises(DatasetError, match='lists 1 image; a split needs'):
+        draw_val_images(coco, 0.5, seed=0)
+
+
+def test_a_list_names_images_by_file_name_or_stem(tmp_path):
+    listed = tmp_path / 'val.txt'
+    listed.write_text('# held out\n000005\n\n  sub/000007.jpg \n')
+    assert read_image_list(str(listed)) == ['000005', 'sub/000007.jpg']
+    coco = coco_of({'sub/000005.jpg': (10, 10), 'sub/000007.jpg': (10, 10),
+                    'sub/000009.jpg': (10, 10)}, [])
+    assert file_names_of(coco, read_image_list(str(listed)), 'val.txt') == [
+        'sub/000005.jpg', 'sub/000007.jpg']
+    with pytest.raises(DatasetError, match=r"val.txt: \['000006'\] \(1 "
+                       'names\\) are not images of the annotation file'):
+        file_names_of(coco, ['000005', '000006'], 'val.txt')
+
+
+def test_a_list_file_that_is_missing_empty_or_per_class_is_an_error(tmp_path):
+    with pytest.raises(DatasetError, match='no such list file'):
+        read_image_list(str(tmp_path / 'absent.txt'))
+    empty = tmp_path / 'empty.txt'
+    empty.write_text('\n# nothing\n')
+    with pytest.raises(DatasetError, match='lists no image'):
+        read_image_list(str(empty))
+    # VOC's per-class lists carry a 1 / -1 after each name.
+    per_class = tmp_path / 'cat_val.txt'
+    per_class.write_text('000005 -1\n000007  1\n')
+    with pytest.raises(DatasetError, match='more than one name .* such as '
+                       'ImageSets/Main/val.txt'):
+        read_image_list(str(per_class))
+
+
+def test_voc_image_sets_are_found_beside_the_image_folder(tmp_path):
+    images = tmp_path / 'VOC2007' / 'JPEGImages'
+    images.mkdir(parents=True)
+    assert voc_image_sets(str(images)) == {}
+    main = tmp_path / 'VOC2007' / 'ImageSets' / 'Main'
+    main.mkdir(parents=True)
+    (main / 'val.txt').write_text('000005\n')
+    (main / 'test.txt').write_text('000009\n')
+    assert voc_image_sets(str(images)) == {'val': str(main / 'val.txt')}
+    (main / 'train.txt').write_text('000007\n')
+    assert voc_image_sets(str(images) + '/') == {
+        'train': str(main / 'train.txt'), 'val': str(main / 'val.txt')}
+
+
 def test_tiles_hold_the_pixels_under_their_boxes(tmp_path):
     """A random image cut into tiles: each tile is the image's pixels at its
     offset, and each kept box covers the same pixels as its source box."""
@@ -111,46 +195,3 @@ def test_tiles_hold_the_pixels_under_their_boxes(tmp_path):
     # The first box, whole in the tile at (0, 0), keeps its coordinates.
     first = [a['bbox'] for a in tiled['annotations'] if a['image_id'] == 1]
     assert [10, 10, 30, 30] in first
-
-
-def test_tile_tool_never_puts_a_validation_source_in_training(tmp_path):
-    rng = np.random.default_rng(1)
-    sizes = {'a.png': (300, 200), 'b.png': (200, 200), 'held.png': (250, 150)}
-    for name, (width, height) in sizes.items():
-        cv2.imwrite(str(tmp_path / name),
-                    rng.integers(0, 255, (height, width, 3), np.uint8))
-    coco = coco_of(sizes, [(name, [x, 20, 30, 30]) for name in sizes
-                           for x in (10, 60, 110, 150)])
-    (tmp_path / 'all.json').write_text(json.dumps(coco))
-    out = tmp_path / 'out'
-    result = tool_in_process('dataset_converters/tile_coco.py',
-                             tmp_path / 'all.json', tmp_path, out, '--val',
-                             'held.png', '--size', '128', cwd=REPO)
-    assert result.returncode == 0, result.stderr
-    train = json.loads((out / 'annotations/instances_train.json').read_text())
-    val = json.loads((out / 'annotations/instances_val.json').read_text())
-    assert {i['source'] for i in train['images']} == {'a.png', 'b.png'}
-    # The held-out image is copied whole, with its boxes unchanged.
-    assert val['images'] == [coco['images'][2]]
-    assert val['annotations'] == coco['annotations'][8:]
-    assert (out / 'val' / 'held.png').is_file()
-    assert len(list((out / 'train').iterdir())) == len(train['images'])
-    assert result.stdout.startswith(
-        f'train: {len(train["images"])} tiles of 128 px from '
-        "['a.png', 'b.png']: ")
-    assert "val: 1 whole images ['held.png']: 4 boxes" in result.stdout
-    tiled_val = tool_in_process('dataset_converters/tile_coco.py',
-                                tmp_path / 'all.json', tmp_path,
-                                tmp_path / 'out2', '--val', 'held.png',
-                                '--size', '128', '--tile-val', cwd=REPO)
-    val = json.loads(
-        (tmp_path / 'out2/annotations/instances_val.json').read_text())
-    assert {i['source'] for i in val['images']} == {'held.png'}
-    # Without overlap: two columns (0, 122) and two rows (0, 22).
-    assert len(val['images']) == 4, tiled_val.stdout
-    refused = tool_in_process('dataset_converters/tile_coco.py',
-                              tmp_path / 'all.json', tmp_path, out, '--val',
-                              'nope.png', cwd=REPO)
-    assert refused.returncode == 1
-    assert "error: validation images ['nope.png'] are not in" in (
-        refused.stderr)
