@@ -32,8 +32,7 @@ weights do not change the work). ``time_ratio`` divides a model's median
 over the rounds by ResNet-50's; ``min_ratio`` does the same with the
 fastest rounds. Each row runs at least ``--rounds`` rounds and more while
 ResNet-50's rounds add up to less than ``--min-seconds``, so that the
-fast rows (batch 1 at 224x224, about 70 ms) get as many samples as their
-noise needs.
+fast rows (batch 1 at 224x224) get as many samples as their noise needs.
 
 Compiled rows leave mmpretrain's model and the floors out. Under
 ``torch.compile`` SE-ResNet runs the fused step as plain operations on large

@@ -37,12 +37,10 @@ STEM_POOLS = ('pytorch', 'caffe', 'avg')
 
 # Under torch.compile the fused step runs as plain operations (no autograd
 # Function, which would stop the compiler) on feature maps of at least
-# this many positions (N * H * W), the straightforward SE form below it.
-# Measured with inductor on 2 CPU cores, compiled SE-ResNet-50 / ResNet-50
-# inference (one-off runs, median of 9 rounds; `make bench` shows the
-# result): the fused form everywhere 1.16 at 1x3x224x224 (straightforward
-# 1.04), 1.00 at 8x3x224x224 (1.01) and at 1x3x800x1216 (1.04); with this
-# threshold 1.01 at both larger sizes.
+# this many positions (N * H * W), the straightforward SE form below it:
+# inductor compiles the straightforward form to less time on small maps,
+# the fused one on large maps (docs/benchmarks.md, "Numbers behind choices
+# in the code"; `make bench` times the result).
 COMPILED_FUSED_MIN_PIXELS = 4096
 
 # Positions inside a bottleneck at which mmdet's ResNet inserts plugins.
@@ -304,11 +302,10 @@ class SEResNet(ResNet):
             ``'folded_gate'`` (also the gate folded into the conv's
             weights: a batched matrix product with runtime weights) or
             ``'output'`` (the eager arithmetic). Equal outputs to float
-            rounding. Deployed SE-R50 caffe over its plain twin in
-            onnxruntime at 800x1216 on an idle machine, two runs: 1.052
-            and 1.056 (``'narrow_squeeze'``), 1.067 and 1.056
-            (``'folded_gate'``), 1.091 and 1.089 (``'output'``;
-            docs/benchmarks.md). Defaults to ``'narrow_squeeze'``.
+            rounding. Defaults to ``'narrow_squeeze'``, which cost the
+            least or tied in onnxruntime against the plain twin
+            (docs/benchmarks.md, "What deploying SE costs: against the
+            plain twin").
         stem_pool (str): The stem's 3x3 stride-2 max-pool: ``'pytorch'``
             (padding 1, MMDetection's and torchvision's) or ``'caffe'`` (no
             padding, rounding up: the official Caffe models and their ports,

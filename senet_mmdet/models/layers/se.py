@@ -35,9 +35,10 @@ GATE_INVERSES: Dict[str, Callable[[float], float]] = {
 }
 # Where an SE module started from plain ResNet weights sets its gate. The
 # stage outputs of SE-ResNet-50 on ResNet-50's weights then differ from
-# ResNet-50's by about 1 - g: 0.45-0.51 % measured at g = 0.995 (0.90-1.02 %
-# at 0.99; tests/test_checkpoints/test_loading.py asserts < 1 %), while the
-# sigmoid's slope there, g (1 - g), still lets training move the gates.
+# ResNet-50's by about 1 - g (tests/test_checkpoints/test_loading.py
+# asserts < 1 %), while the sigmoid's slope there, g (1 - g), still lets
+# training move the gates. What 0.995 and 0.99 gave: docs/benchmarks.md,
+# "Numbers behind choices in the code".
 NEAR_IDENTITY_GATE = 0.995
 
 

@@ -41,10 +41,10 @@ def scaled_residual_relu(x: Tensor, weight: Tensor, bias: Tensor,
                          identity: Tensor) -> Tensor:
     """``relu(x * weight + bias + identity)``, per-channel ``weight`` and
     ``bias`` of shape (N, C, 1, 1), in one full-size temporary."""
-    # Same arithmetic, two orders: timed on 2 CPU cores, the per-channel
-    # operand broadcasts faster as addcmul's first argument for
-    # channels_last tensors (about 2x at 8x256x56x56), the full-size one
-    # for NCHW tensors.
+    # Same arithmetic, two orders: the per-channel operand broadcasts
+    # faster as addcmul's first argument for channels_last tensors, the
+    # full-size one for NCHW tensors (docs/benchmarks.md, "Numbers behind
+    # choices in the code").
     if x.is_contiguous(memory_format=torch.channels_last):
         out = torch.addcmul(bias, x, weight)
         out += identity
@@ -93,8 +93,9 @@ def sample_channel_sums(grad: Tensor, x: Tensor) -> Tuple[Tensor, Tensor]:
 
     BatchNorm's backward reduction computes exactly these two sums per
     channel when given mean 0 and inverse std 1; on a (1, N*C, H, W) view
-    its channels are the (sample, channel) pairs. Timed on 2 CPU cores it is
-    3-5x faster than a batched dot product and a sum.
+    its channels are the (sample, channel) pairs. It is faster than a
+    batched dot product and a sum (docs/benchmarks.md, "Numbers behind
+    choices in the code").
     """
     batch, channels, height, width = x.shape
     pairs = batch * channels
@@ -236,9 +237,10 @@ def conv_output_mean(conv: nn.Module, conv_input: Tensor,
     output, and mapped through the conv's weight. That reads fewer elements
     only where the feature map outweighs the weight: ``N*H*W*(C_out - C_in)
     > C_out*C_in``, true for detection-size maps and false for the last
-    stages at 224x224 and batch 1 (reading the weight once more cost
-    SE-ResNet-50 about 3 % there). A traced or exported graph, which would
-    freeze the choice for one input size, reads the output.
+    stages at 224x224 and batch 1, where reading the weight once more
+    costs time (docs/benchmarks.md, "Numbers behind choices in the code").
+    A traced or exported graph, which would freeze the choice for one input
+    size, reads the output.
     """
     if is_pointwise_conv(conv) and not is_exporting():
         batch, in_channels, height, width = conv_input.shape
