@@ -4,7 +4,14 @@
 #               slow left out): the loop while editing, under 3 min.
 # make test-launchers: tools/dist_*.sh as two torchrun nodes and
 #               tools/slurm_*.sh on a local Slurm cluster (needs slurm-wlm
-#               and munge: .ci/run installs them), a rank killed on each.
+#               and munge: .ci/run installs them), a rank killed on each;
+#               and both rehearsals of tools/reproduce_paper.py.
+# make paper-rehearsal: tools/reproduce_paper.py end to end on CPU: the
+#               Table 7 configs shrunk, on a miniature COCO that the test
+#               writes; 4 runs trained under torchrun (one stopped by
+#               SIGTERM and resumed by running the command again), tested,
+#               and tabulated beside the paper (target: under 10 min on
+#               2 cores; docs/benchmarks.md has the measured time).
 # make demo:    train Faster R-CNN SE-ResNet-18 FPN on the generated toy
 #               shapes on CPU, then print its COCO AP (work_dirs/demo/).
 #               It ends by drawing 4 val images, ground truth beside the
@@ -62,7 +69,7 @@ SEEDS ?= 3
 
 .PHONY: install test test-quick test-launchers demo demo-mask excitation \
 	compare bench clean install-torch21 test-torch21 trees trees-data \
-	compare-trees
+	compare-trees paper-rehearsal
 
 # A finished venv is up to date by its timestamp alone: this check refuses
 # one made by another Python than PYTHON names.
@@ -105,7 +112,12 @@ test-quick: install
 
 # One process: each test starts 2 ranks of its own.
 test-launchers: install
-	$(PYTEST) tests/test_tools/test_launchers.py -m launchers
+	$(PYTEST) tests/test_tools/test_launchers.py \
+		tests/test_tools/test_reproduce_paper.py -m launchers
+
+paper-rehearsal: install
+	$(PYTEST) tests/test_tools/test_reproduce_paper.py -m launchers \
+		-k torchrun
 
 # Training ends with a COCO evaluation of the val split; tools/test.py then
 # evaluates the final checkpoint again and writes test_metrics.json.

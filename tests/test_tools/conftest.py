@@ -1,9 +1,13 @@
 """Fixtures shared by the tool tests: one small toy set and one trained
-checkpoint for the whole session, since training is the slow part."""
+checkpoint for the whole session, since training is the slow part; a local
+Slurm cluster for the launcher tests."""
+import os
+import shutil
+
 import pytest
 
 from senet_mmdet.datasets import ToyShapesSpec, make_toy_coco
-from .utils import SPEC, python_tool, run, tiny_config
+from .utils import SPEC, TOOLS, free_port, python_tool, run, tiny_config
 
 
 @pytest.fixture(scope='session')
@@ -22,3 +26,21 @@ def trained(tmp_path_factory, toy_root):
     run(python_tool('train.py', config, '--work-dir', folder / 'work',
                     '--tensorboard'), folder)
     return config, folder / 'work' / 'epoch_1.pth'
+
+
+@pytest.fixture(scope='module')
+def slurm(tmp_path_factory):
+    """A one-node Slurm cluster (2 CPUs are enough) for this module."""
+    missing = [command for command in ('slurmctld', 'slurmd', 'munged', 'srun')
+               if shutil.which(command) is None]
+    if missing:
+        pytest.skip(f'{", ".join(missing)} not installed: '
+                    'apt-get install -y slurm-wlm munge (.ci/run does)')
+    folder = tmp_path_factory.mktemp('slurm')
+    script = str(TOOLS / 'slurm' / 'local_cluster.sh')
+    ports = dict(SLURMCTLD_PORT=str(free_port()),
+                 SLURMD_PORT=str(free_port()), CPUS='2')
+    run(['bash', script, 'start', folder], folder,
+        env=dict(os.environ, **ports))
+    yield dict(SLURM_CONF=str(folder / 'slurm.conf'))
+    run(['bash', script, 'stop', folder], folder)

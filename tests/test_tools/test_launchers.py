@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 import torch
 
-from .utils import (REPO, TIMEOUT, TOOLS, free_port, metrics, python_tool,
-                    run, tiny_config, wait_for)
+from .utils import (REPO, TIMEOUT, TOOLS, free_port, job_state, metrics,
+                    python_tool, run, tiny_config, wait_for)
 
 pytestmark = pytest.mark.launchers
 
@@ -251,24 +251,6 @@ def test_torchrun_node_whose_rank_dies_ends_the_job_and_resumes(
     assert_replicas_agree(ranks)
 
 
-@pytest.fixture(scope='module')
-def slurm(tmp_path_factory):
-    """A one-node Slurm cluster (2 CPUs are enough) for this module."""
-    missing = [command for command in ('slurmctld', 'slurmd', 'munged', 'srun')
-               if shutil.which(command) is None]
-    if missing:
-        pytest.skip(f'{", ".join(missing)} not installed: '
-                    'apt-get install -y slurm-wlm munge (.ci/run does)')
-    folder = tmp_path_factory.mktemp('slurm')
-    script = str(TOOLS / 'slurm' / 'local_cluster.sh')
-    ports = dict(SLURMCTLD_PORT=str(free_port()),
-                 SLURMD_PORT=str(free_port()), CPUS='2')
-    run(['bash', script, 'start', folder], folder,
-        env=dict(os.environ, **ports))
-    yield dict(SLURM_CONF=str(folder / 'slurm.conf'))
-    run(['bash', script, 'stop', folder], folder)
-
-
 def slurm_script(name: str, arguments: list, env: dict,
                  cwd: Path) -> subprocess.CompletedProcess:
     """``GPUS=2 GPUS_PER_NODE=2 CPU_ONLY=1 tools/{name} local ...``."""
@@ -451,13 +433,6 @@ def test_elastic_restart_after_a_signal_stops_again_without_training(
     assert 'resuming epoch 2 after its batch 1 of 2' in (resumed.stdout +
                                                          resumed.stderr)
     assert_same_run(reported(reports), two_ranks['reports'])
-
-
-def job_state(job: str, env: dict) -> dict:
-    shown = subprocess.run(['scontrol', 'show', 'job', job], env=env,
-                           capture_output=True, text=True, check=True).stdout
-    return dict(field.split('=', 1) for field in shown.split()
-                if '=' in field)
 
 
 def test_slurm_batch_job_signalled_twice_requeues_itself_to_the_end(

@@ -165,3 +165,72 @@ def test_published_recipe_runs_sit_beside_the_published_ap(tmp_path):
         in result.stdout
     assert f'| {faster} | segm AP | not measured | not published | not ' \
         'published |' in result.stdout
+
+
+def test_a_test_without_detections_counts_as_ap_0_and_says_why(tmp_path):
+    protocol = 'fpn_tpami-table7-2x_coco'
+    plain = write_run(tmp_path / 'plain', f'faster-rcnn_r50-caffe_{protocol}',
+                      'ResNet', 50, 0.381, 0.583)
+    se = write_run(tmp_path / 'se', f'faster-rcnn_se-r50-caffe_{protocol}',
+                   'SEResNet', 50, 0.4, 0.6)
+    # What tools/test.py writes when CocoMetric found no detection at all.
+    record = json.loads((se / 'test_metrics.json').read_text())
+    record['metrics'] = {}
+    (se / 'test_metrics.json').write_text(json.dumps(record))
+    result = run_table('--measured-only', plain, se)
+    assert result.returncode == 0, result.stderr
+    measured = rows(result.stdout)
+    assert measured[('ResNet-50', 'AP')][:3] == [
+        '38.1', '0.0 (no detection: CocoMetric returned no metrics, AP 0)',
+        '-38.1'
+    ]
+
+
+def write_reproduce_run(folder, config, backbone, last=None, stopped=None):
+    """A work dir of tools/reproduce_paper.py without test metrics."""
+    folder.mkdir()
+    (folder / 'reproduce.json').write_text(json.dumps(dict(
+        config=f'configs/senet/{config}.py', seed=0, cfg_options=[],
+        protocol='tpami-table7', backbone=backbone, depth=50,
+        final_checkpoint='iter_180000.pth')))
+    if last:
+        (folder / 'last_checkpoint').write_text(str(folder / last))
+    if stopped:
+        (folder / 'stopped.json').write_text(json.dumps(dict(
+            reason=stopped, log=str(folder / 'reproduce.log'))))
+    return folder
+
+
+def test_runs_without_metrics_say_why_and_are_drawn(tmp_path):
+    protocol = 'fpn_tpami-table7-2x_coco'
+    stopped = write_reproduce_run(
+        tmp_path / 'stopped', f'faster-rcnn_r50-caffe_{protocol}', 'ResNet',
+        last='iter_40000.pth', stopped='training stopped at iteration 41234 '
+        '(epoch 1, batch 41234): non-finite loss (loss_cls=nan); the last '
+        'checkpoint, iter_40000.pth, is from before it and was kept')
+    unfinished = write_reproduce_run(
+        tmp_path / 'unfinished', f'faster-rcnn_se-r50-caffe_{protocol}',
+        'SEResNet', last='iter_120000.pth')
+    out = tmp_path / 'table'
+    result = run_table('--measured-only', stopped, unfinished, '--json',
+                       f'{out}.json', '--png', f'{out}.png')
+    assert result.returncode == 0, result.stderr
+    assert rows(result.stdout)[('ResNet-50', 'AP')][:3] == [
+        'no number: training stopped at iteration 41234 (epoch 1, batch '
+        '41234): non-finite loss (loss_cls=nan)',
+        'no number: training not finished (iter_120000.pth, not yet '
+        'iter_180000.pth)', 'not measured'
+    ]
+    assert ('Sanity anchor, the published AP of the plain detector with this '
+            'schedule: ResNet-50 37.9, ResNet-101 39.8 (Detectron '
+            'MODEL_ZOO.md') in result.stdout
+    (protocol_data, ) = json.loads((tmp_path / 'table.json').read_text())[
+        'protocols']
+    row = protocol_data['rows'][0]
+    assert row['backbone'] == 'ResNet-50'
+    assert row['plain'][0]['AP'] is None
+    assert row['plain'][0]['note'].startswith('no number: training stopped')
+    assert row['paper'] == dict(plain=dict(AP=38.0, AP50=57.9),
+                                se=dict(AP=40.4, AP50=61.0))
+    assert row['anchor_plain_AP'] == 37.9
+    assert (tmp_path / 'table.png').stat().st_size > 10_000

@@ -166,3 +166,11 @@ def python_blocks(page: Path):
     return [block.split('\n', 1)[1]
             for block in page.read_text().split('```')[1::2]
             if block.startswith('python\n')]
+
+
+def job_state(job: str, env: dict) -> dict:
+    """A Slurm job's fields, as ``scontrol show job`` lists them."""
+    shown = subprocess.run(['scontrol', 'show', 'job', job], env=env,
+                           capture_output=True, text=True, check=True).stdout
+    return dict(field.split('=', 1) for field in shown.split()
+                if '=' in field)

@@ -28,6 +28,8 @@ from typing import List, Sequence
 from mmengine.config import Config
 
 import senet_mmdet  # noqa: F401  (the configs' scope and registries)
+from senet_mmdet.apis.runs import (config_name, final_checkpoint_name,
+                                   seed_option, seeded_run_dir)
 
 TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
 REPO = osp.dirname(TOOLS)
@@ -78,14 +80,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def final_checkpoint(cfg: Config, run_dir: str) -> str:
-    """The checkpoint that the last training step writes."""
-    train_cfg = cfg.train_cfg
-    if train_cfg.get('by_epoch', True) and 'max_epochs' in train_cfg:
-        return osp.join(run_dir, f'epoch_{train_cfg.max_epochs}.pth')
-    return osp.join(run_dir, f'iter_{train_cfg.max_iters}.pth')
-
-
 def tool(name: str, *args: str) -> List[str]:
     return [sys.executable, osp.join(TOOLS, name), *args]
 
@@ -106,9 +100,9 @@ def train_and_test(config: str, cfg: Config, seed: int, run_dir: str,
     ``test_metrics.json``; returns what was done."""
     if osp.isfile(osp.join(run_dir, 'test_metrics.json')):
         return 'finished earlier, kept'
-    checkpoint = final_checkpoint(cfg, run_dir)
+    checkpoint = osp.join(run_dir, final_checkpoint_name(cfg))
     log = osp.join(run_dir, 'compare.log')
-    seeded = [f'randomness.seed={seed}', *options]
+    seeded = [seed_option(seed), *options]
     done = []
     if not osp.isfile(checkpoint):
         command = tool('train.py', config, '--work-dir', run_dir,
@@ -135,9 +129,9 @@ def main() -> None:
     # holds complete pairs.
     for seed in range(args.seeds):
         for config in args.configs:
-            name = osp.splitext(osp.basename(config))[0]
+            name = config_name(config)
             backbone = cfgs[config].model.backbone.type
-            run_dir = osp.join(args.work_dir, name, f'seed_{seed}')
+            run_dir = seeded_run_dir(args.work_dir, config, seed)
             # The log goes there before mmengine creates the work dir.
             os.makedirs(run_dir, exist_ok=True)
             began = time.monotonic()
