@@ -16,6 +16,7 @@ from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
 
 from mmdet.registry import WEIGHT_INITIALIZERS
+from senet_mmdet.utils import listing
 
 from .common import (FORMAT_TABLE, Conventions, WeightsNotFetchedError,
                      not_fetched_message)
@@ -26,6 +27,7 @@ CHECKED_ARGUMENTS = ('depth', 'groups', 'base_width', 'style', 'stem_pool',
                      'se_ratio', 'deep_stem', 'stem_channels', 'stem_widths',
                      'avg_down', 'anti_alias', 'relu_before_se',
                      'always_project')
+# How many keys of each kind an error names before "and N more".
 LISTED = 10
 
 
@@ -156,10 +158,9 @@ def account_for_keys(backbone: nn.Module,
                        ('of the wrong shape (checkpoint vs backbone)',
                         shapes)):
         if keys:
-            more = f' and {len(keys) - LISTED} more' if len(
-                keys) > LISTED else ''
+            quoted = [repr(key) for key in keys]
             problems.append(f'{len(keys)} key(s) {what}: '
-                            f'{keys[:LISTED]}{more}')
+                            f'[{listing(quoted, LISTED)}]')
     if problems:
         raise PretrainedMismatchError(
             f'{checkpoint} does not fit {type(backbone).__name__}: ' +

@@ -9,12 +9,14 @@ import json
 import os.path as osp
 import sys
 import warnings
+from functools import partial
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
+from senet_mmdet.utils import listing
 from .toy import ToyShapesSpec, make_toy_coco
 
 COCO_HINT = (
@@ -26,6 +28,8 @@ COCO_HINT = (
 
 # How many bad entries an error or warning lists before "and N more".
 MAX_LISTED = 5
+# The bad entries, as an error or a warning names them.
+listed = partial(listing, limit=MAX_LISTED, separator='; ')
 
 
 class DatasetError(ValueError):
@@ -38,12 +42,6 @@ class DatasetNotFoundError(DatasetError, FileNotFoundError):
 
 class DatasetWarning(UserWarning):
     """Annotations that MMDetection would skip without saying so."""
-
-
-def listing(entries: List[str]) -> str:
-    more = len(entries) - MAX_LISTED
-    shown = '; '.join(entries[:MAX_LISTED])
-    return shown + (f'; and {more} more' if more > 0 else '')
 
 
 def _leaf_datasets(dataset: dict) -> Iterator[dict]:
@@ -112,7 +110,7 @@ def _check_classes(path: str, coco: dict,
     ]
     if background:
         raise DatasetError(
-            f'{path}: the config\'s classes include {listing(background)}, '
+            f'{path}: the config\'s classes include {listed(background)}, '
             'which marks unlabelled pixels (labelme\'s COCO export writes '
             'it), not objects: MMDetection adds a background class of its '
             'own. Remove it from metainfo=dict(classes=(...)) and count '
@@ -167,7 +165,7 @@ def _check_unique(ann_file: str, coco: dict) -> None:
     trains one picture twice under two sets of boxes; a category name
     listed twice gives one class two labels."""
     repeats = [
-        f'{what} {key} {listing(values)}'
+        f'{what} {key} {listed(values)}'
         for what, entries, key in (('image', coco['images'], 'id'),
                                    ('image', coco['images'], 'file_name'),
                                    ('annotation', coco['annotations'], 'id'),
@@ -234,13 +232,13 @@ def check_image_files(ann_file: str, img_dir: str, images: List[dict],
     if broken:
         raise DatasetError(
             f'{ann_file}: {len(broken)} image(s) do not decode: '
-            f'{listing(broken)}; re-download or re-encode them, or remove '
+            f'{listed(broken)}; re-download or re-encode them, or remove '
             'their entries (and annotations)')
     if resized:
         warnings.warn(
             f'{ann_file}: {len(resized)} image(s) differ in size from the '
             f'annotation file, so their boxes may not match: '
-            f'{listing(resized)}', DatasetWarning)
+            f'{listed(resized)}', DatasetWarning)
 
 
 def _warn_empty_images(ann_file: str, coco: dict, classes: Dict[int, str],
@@ -262,7 +260,7 @@ def _warn_empty_images(ann_file: str, coco: dict, classes: Dict[int, str],
                 'there is a false positive)')
     warnings.warn(
         f'{ann_file}: {len(empty)} of {len(coco["images"])} images have no '
-        f'box of the classes: {listing(empty)}; they are {what}; if their '
+        f'box of the classes: {listed(empty)}; they are {what}; if their '
         'boxes are missing, add them', DatasetWarning)
 
 
@@ -310,7 +308,7 @@ def check_coco_annotations(ann_file: str,
     if missing_images:
         raise DatasetError(
             f'{ann_file}: {len(missing_images)} image file(s) listed in it '
-            f'do not exist: {listing(missing_images)}; check data_prefix '
+            f'do not exist: {listed(missing_images)}; check data_prefix '
             'or restore the files')
     broken, unusable = [], {}
     for ann in coco['annotations']:
@@ -340,11 +338,11 @@ def check_coco_annotations(ann_file: str,
                 f'{entry}: bbox {bbox} {problem}')
     if broken:
         raise DatasetError(f'{ann_file}: {len(broken)} broken annotation(s): '
-                           f'{listing(broken)}')
+                           f'{listed(broken)}')
     for kind, entries in unusable.items():
         warnings.warn(
             f'{ann_file}: {len(entries)} of {len(coco["annotations"])} '
-            f'boxes are {kind}: {listing(entries)}', DatasetWarning)
+            f'boxes are {kind}: {listed(entries)}', DatasetWarning)
     _warn_empty_images(ann_file, coco, {
         cat_id: name for cat_id, name in categories.items()
         if classes is None or name in classes

@@ -41,6 +41,8 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 from mmengine.utils import digit_version
 
+from senet_mmdet.utils import listing
+
 UNSAFE_LOAD_FLAG = '--unsafe-load'
 # The same opt-in for tools that have no such flag (MMDetection's own).
 UNSAFE_LOAD_ENVIRONMENT = 'SENET_MMDET_UNSAFE_LOAD'
@@ -338,11 +340,6 @@ def checkpoint_problems(model: torch.nn.Module, checkpoint: Any,
     Returns ``{'fit': ..., 'finite': ...}``: each is None when that check
     passes, else a message naming the first ``max_listed`` offending keys.
     """
-    def listing(keys):
-        more = len(keys) - max_listed
-        return ', '.join(keys[:max_listed]) + (f' and {more} more'
-                                               if more > 0 else '')
-
     expected = model.state_dict()
     given = state_dict_of(checkpoint)
     missing = [key for key in expected if key not in given]
@@ -355,13 +352,13 @@ def checkpoint_problems(model: torch.nn.Module, checkpoint: Any,
     fit = []
     if missing:
         fit.append(f'{len(missing)} of the model\'s tensors are missing '
-                   f'({listing(missing)})')
+                   f'({listing(missing, max_listed)})')
     if unexpected:
         fit.append(f'{len(unexpected)} tensors have no place in the model '
-                   f'({listing(unexpected)})')
+                   f'({listing(unexpected, max_listed)})')
     if reshaped:
         fit.append(f'{len(reshaped)} tensors have another shape, checkpoint '
-                   f'vs model ({listing(reshaped)})')
+                   f'vs model ({listing(reshaped, max_listed)})')
     nonfinite = [
         key for key, value in given.items()
         if torch.is_tensor(value) and value.is_floating_point()
@@ -370,4 +367,5 @@ def checkpoint_problems(model: torch.nn.Module, checkpoint: Any,
     return dict(
         fit='; '.join(fit) or None,
         finite=(f'{len(nonfinite)} tensors hold NaN or infinity '
-                f'({listing(nonfinite)})') if nonfinite else None)
+                f'({listing(nonfinite, max_listed)})')
+        if nonfinite else None)
