@@ -518,11 +518,15 @@ def slurm_test_command(plan: Plan, checkpoint: str) -> List[str]:
             '--cfg-options', *plan.options]
 
 
-def sbatch_options(args, job_name: str, log: str) -> List[str]:
+def sbatch_options(args, job_name: str, log: str, job: int) -> List[str]:
+    """The job's resources, log and name; its own ``MASTER_PORT`` (the
+    environment's or 29500, plus ``job``), so that jobs that share a node
+    do not share the rendezvous port."""
+    port = int(os.environ.get('MASTER_PORT', 29500)) + job
     options = [f'--job-name={job_name}', f'--nodes={args.nodes}',
                f'--ntasks-per-node={args.gpus}',
                f'--cpus-per-task={args.cpus_per_task}', f'--output={log}',
-               '--parsable']
+               f'--export=ALL,MASTER_PORT={port}', '--parsable']
     if not args.cpu_only:
         options.append(f'--gres=gpu:{args.gpus}')
     if args.partition:
@@ -530,11 +534,11 @@ def sbatch_options(args, job_name: str, log: str) -> List[str]:
     return options
 
 
-def sbatch_train_command(plan: Plan, args) -> List[str]:
+def sbatch_train_command(plan: Plan, args, job: int) -> List[str]:
     """tools/slurm_batch.sh for one run: it resumes from the work dir and
     requeues itself after a time limit or preemption."""
     options = sbatch_options(args, f'{plan.name}-seed{plan.seed}',
-                             osp.join(plan.run_dir, 'slurm-%j.log'))
+                             osp.join(plan.run_dir, 'slurm-%j.log'), job)
     if args.time:
         options.append(f'--time={args.time}')
     return ['sbatch', *options, osp.join(TOOLS, 'slurm_batch.sh'),
@@ -555,9 +559,10 @@ def own_command(args) -> List[str]:
     return command
 
 
-def sbatch_final_command(args, jobs: Sequence[str]) -> List[str]:
+def sbatch_final_command(args, jobs: Sequence[str],
+                         job: int) -> List[str]:
     options = sbatch_options(args, f'{args.protocol}-table', osp.join(
-        osp.abspath(args.work_dir), 'slurm-table-%j.log'))
+        osp.abspath(args.work_dir), 'slurm-table-%j.log'), job)
     if jobs:
         options.append('--dependency=afterany:' + ':'.join(jobs))
     # As tools/slurm_batch.sh does: this checkout first on the path.
@@ -763,7 +768,7 @@ def submit_all(plans: List[Plan], args) -> None:
     """One tools/slurm_batch.sh job per unfinished run, then the job that
     tests and tabulates once all of them have ended (afterany)."""
     jobs = []
-    for plan in plans:
+    for index, plan in enumerate(plans):
         state = run_state(plan)
         if state not in (NEW, INTERRUPTED):
             print(f'{plan.label()}: {state}, no training job')
@@ -773,7 +778,7 @@ def submit_all(plans: List[Plan], args) -> None:
             print(f'{plan.label()}: job {job} of an earlier submission is '
                   'still queued or running; waiting for it')
         else:
-            job = submit(sbatch_train_command(plan, args))
+            job = submit(sbatch_train_command(plan, args, index))
             record = manifest(plan, args.protocol)
             record['slurm_job'] = job
             with open(osp.join(plan.run_dir, MANIFEST), 'w') as handle:
@@ -781,7 +786,7 @@ def submit_all(plans: List[Plan], args) -> None:
             print(f'{plan.label()}: job {job} ({state}), log '
                   f'{plan.run_dir}/slurm-{job}.log')
         jobs.append(job)
-    final = submit(sbatch_final_command(args, jobs))
+    final = submit(sbatch_final_command(args, jobs, len(plans)))
     print(f'tests and table: job {final}, after '
           f'{", ".join(jobs) if jobs else "nothing"}; the table will be in '
           f'{osp.abspath(args.work_dir)}/table.md')
@@ -815,11 +820,12 @@ def print_commands(protocol: Protocol, plans: List[Plan], args) -> None:
             print('  ' + shlex.join(test_command(
                 plan, osp.join(plan.run_dir, plan.final), args)))
     else:
-        for index, plan in enumerate(plans, 1):
-            print(f'  JOB_{index}=$(' +
-                  shlex.join(sbatch_train_command(plan, args)) + ')')
+        for index, plan in enumerate(plans):
+            print(f'  JOB_{index + 1}=$(' +
+                  shlex.join(sbatch_train_command(plan, args, index)) + ')')
         jobs = [f'$JOB_{index}' for index in range(1, len(plans) + 1)]
-        print('  ' + shlex.join(sbatch_final_command(args, jobs)))
+        print('  ' + shlex.join(sbatch_final_command(args, jobs,
+                                                     len(plans))))
         print('  (the last job runs, for each run: ' + shlex.join(
             slurm_test_command(plans[0], osp.join(plans[0].run_dir,
                                                   plans[0].final)))

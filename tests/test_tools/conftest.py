@@ -1,13 +1,16 @@
 """Fixtures shared by the tool tests: one small toy set and one trained
 checkpoint for the whole session, since training is the slow part; a local
 Slurm cluster for the launcher tests."""
+import getpass
 import os
 import shutil
+import subprocess
 
 import pytest
 
 from senet_mmdet.datasets import ToyShapesSpec, make_toy_coco
-from .utils import SPEC, TOOLS, free_port, python_tool, run, tiny_config
+from .utils import (SPEC, TOOLS, free_port, python_tool, run, tiny_config,
+                    wait_for)
 
 
 @pytest.fixture(scope='session')
@@ -42,5 +45,15 @@ def slurm(tmp_path_factory):
                  SLURMD_PORT=str(free_port()), CPUS='2')
     run(['bash', script, 'start', folder], folder,
         env=dict(os.environ, **ports))
-    yield dict(SLURM_CONF=str(folder / 'slurm.conf'))
+    conf = dict(SLURM_CONF=str(folder / 'slurm.conf'))
+    yield conf
+    # A test that failed may leave jobs running: their processes would
+    # outlive the daemons.
+    env = dict(os.environ, **conf)
+    subprocess.run(['scancel', '--full', '--signal=KILL', '--user',
+                    getpass.getuser()], env=env, capture_output=True)
+    wait_for(lambda: not subprocess.run(
+        ['squeue', '-h', '-t', 'RUNNING,COMPLETING'], env=env,
+        capture_output=True, text=True).stdout.strip(), 60,
+        'the cancelled jobs to end', every=0.5)
     run(['bash', script, 'stop', folder], folder)

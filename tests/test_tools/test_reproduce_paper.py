@@ -18,8 +18,8 @@ from mmengine.config import Config
 
 from mmdet.datasets import CocoDataset
 from senet_mmdet.datasets import ToyShapesSpec, make_toy_coco
-from .utils import (REPO, TIMEOUT, free_port, load_tool, python_tool, run,
-                    tool_in_process, wait_for)
+from .utils import (REPO, TIMEOUT, free_port, job_state, load_tool,
+                    python_tool, run, tool_in_process, wait_for)
 
 TOOL = 'reproduce_paper.py'
 TABLE7 = 'faster-rcnn_{}-caffe_fpn_tpami-table7-2x_coco'
@@ -69,7 +69,9 @@ def test_table7_dry_run_for_8_gpus_prints_runs_batch_iterations_and_cost():
     assert 'warning' not in result.stderr
 
 
-def test_slurm_dry_run_submits_one_requeueing_job_per_run_then_the_table():
+def test_slurm_dry_run_submits_one_requeueing_job_per_run_then_the_table(
+        monkeypatch):
+    monkeypatch.delenv('MASTER_PORT', raising=False)
     result = reproduce('--protocol', 'cvpr-basic', '--launcher', 'slurm',
                        '--gpus', '8', '--nodes', '1', '--seeds', '2',
                        '--partition', 'gpu', '--time', '12:00:00',
@@ -86,6 +88,9 @@ def test_slurm_dry_run_submits_one_requeueing_job_per_run_then_the_table():
     assert len(jobs) == 8
     assert 'slurm_batch.sh' in jobs[0] and '--gres=gpu:8' in jobs[0]
     assert '--partition=gpu' in jobs[0] and '--time=12:00:00' in jobs[0]
+    # Jobs that share a node rendezvous on ports of their own.
+    assert '--export=ALL,MASTER_PORT=29500' in jobs[0]
+    assert '--export=ALL,MASTER_PORT=29507' in jobs[7]
     assert f'{C4.format("r50")}/seed_0' in jobs[0]
     assert f'{C4.format("se-r101")}/seed_1' in jobs[7]
     assert '--auto-scale-lr --cfg-options randomness.seed=1' in jobs[7]
@@ -416,3 +421,90 @@ def test_torchrun_rehearsal_of_table7_trains_resumes_tests_and_tabulates(
     for name in names:
         assert f'{name} seed 0: finished earlier, kept' in third.stdout
 
+
+FLAGSHIP = 'faster-rcnn_{}_fpn_1x_coco'
+# The 1x configs are epoch-based: one epoch of the 8 images at batch 1.
+FLAGSHIP_REHEARSAL = [
+    option.replace('train_cfg.max_iters=4', 'train_cfg.max_epochs=1')
+    for option in REHEARSAL if option != 'default_hooks.checkpoint.interval=2'
+]
+
+
+def submitted_jobs(output: str) -> dict:
+    """What the command printed: run or 'table' -> its Slurm job."""
+    jobs = {}
+    for line in output.splitlines():
+        found = re.match(r'(\S+) seed 0: job (\d+)', line) or re.match(
+            r'(tests and table): job (\d+)', line)
+        if found:
+            jobs[found.group(1)] = found.group(2)
+    return jobs
+
+
+@pytest.mark.launchers
+def test_slurm_rehearsal_of_the_flagship_submits_requeues_and_tabulates(
+        slurm, tmp_path):
+    coco = write_mini_coco(tmp_path / 'coco')
+    work = tmp_path / 'paper'
+    plain, se = (FLAGSHIP.format(backbone) for backbone in ('r50', 'se-r50'))
+    command = python_tool(
+        TOOL, '--protocol', 'flagship-1x', '--launcher', 'slurm', '--gpus',
+        '1', '--cpus-per-task', '1', '--cpu-only', '--partition', 'local',
+        '--work-dir', work, '--data-root', coco, '--cfg-options',
+        *FLAGSHIP_REHEARSAL)
+    # MAX_REQUEUES=0: a signalled training saves and ends instead of
+    # requeueing itself (a requeued job waits 2 minutes to start again), so
+    # that the command is run again to go on.
+    env = dict(os.environ, **slurm, OMP_NUM_THREADS='1', MAX_REQUEUES='0',
+               MASTER_PORT=str(free_port()))
+
+    def finished(job: str) -> bool:
+        return job_state(job, env)['JobState'] in ('COMPLETED', 'FAILED',
+                                                   'CANCELLED', 'TIMEOUT')
+
+    first = run(command, tmp_path, env=env)
+    jobs = submitted_jobs(first.stdout)
+    assert set(jobs) == {plain, se, 'tests and table'}, first.stdout
+    assert job_state(jobs['tests and table'], env)['Dependency'].startswith(
+        f'afterany:{jobs[plain]}')
+    # Slurm signals the plain run's job as before a time limit, once it
+    # has trained an iteration: it saves and stops.
+    plain_run = work / plain / 'seed_0'
+    wait_for(lambda: trained_iterations(plain_run) >= 1, TIMEOUT,
+             'the first iteration', every=0.5)
+    subprocess.run(['scancel', '--signal=USR2', '--batch', jobs[plain]],
+                   env=env, check=True)
+    wait_for(lambda: finished(jobs['tests and table']), TIMEOUT,
+             'the table job', every=1)
+    log = (plain_run / f'slurm-{jobs[plain]}.log').read_text()
+    assert 'slurm_batch: SIGUSR2 received' in log, log[-3000:]
+    assert 'MAX_REQUEUES=0' in log
+    table = (work / 'table.md').read_text()
+    rows = table_rows(table)
+    assert rows[('ResNet-50', 'AP')][0].startswith(
+        'no number: training not finished (epoch_1_iter_'), table
+    se_metrics = json.loads(
+        (work / se / 'seed_0' / 'test_metrics.json').read_text())
+    assert se_metrics['checkpoint'].endswith('epoch_1.pth')
+    assert rows[('ResNet-50', 'AP')][1].startswith(
+        f"{100 * se_metrics['metrics'].get('coco/bbox_mAP', 0):.1f}")
+
+    # The same command again: only the plain run is submitted; it resumes.
+    second = run(command, tmp_path, env=env)
+    assert f'{se} seed 0: tested, no training job' in second.stdout
+    jobs = submitted_jobs(second.stdout)
+    assert set(jobs) == {plain, 'tests and table'}, second.stdout
+    wait_for(lambda: finished(jobs['tests and table']), TIMEOUT,
+             'the table job', every=1)
+    assert job_state(jobs[plain], env)['JobState'] == 'COMPLETED'
+    resumed = (plain_run / f'slurm-{jobs[plain]}.log').read_text()
+    assert 'resuming epoch 1 after its batch' in resumed, resumed[-3000:]
+    plain_metrics = json.loads((plain_run / 'test_metrics.json').read_text())
+    assert plain_metrics['checkpoint'].endswith('epoch_1.pth')
+    rows = table_rows((work / 'table.md').read_text())
+    assert rows[('ResNet-50', 'AP')][0].startswith(
+        f"{100 * plain_metrics['metrics'].get('coco/bbox_mAP', 0):.1f}")
+    assert rows[('ResNet-50', 'AP')][3:] == ['not in the paper'] * 3
+    assert 'ResNet-50 37.4 (MMDetection configs/faster_rcnn/README.md' in (
+        work / 'table.md').read_text()
+    assert (work / 'table.png').stat().st_size > 10_000
