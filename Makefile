@@ -16,6 +16,8 @@
 #               shapes on CPU, then print its COCO AP (work_dirs/demo/).
 #               It ends by drawing 4 val images, ground truth beside the
 #               prediction, into work_dirs/demo/predictions/.
+#               make demo DEMO_PYTHON=python: the same with an interpreter
+#               of your own (a pip install), building nothing.
 # make demo-mask: the same with Mask R-CNN (bbox and segm AP).
 # make excitation: the paper's excitation analysis (Fig. 6/7, class
 #               specificity per SE block) of the make-demo checkpoint.
@@ -121,11 +123,15 @@ paper-rehearsal: install
 
 # Training ends with a COCO evaluation of the val split; tools/test.py then
 # evaluates the final checkpoint again and writes test_metrics.json.
-demo: install
-	$(VENV_PYTHON) tools/train.py $(DEMO_CONFIG) --work-dir work_dirs/demo
-	$(VENV_PYTHON) tools/test.py $(DEMO_CONFIG) $(DEMO_CHECKPOINT) \
+# DEMO_PYTHON names another interpreter, whose environment the user has
+# installed (docs/installation.md): then .venv/ is neither built nor used.
+DEMO_PYTHON ?= $(VENV_PYTHON)
+demo: $(if $(filter $(VENV_PYTHON),$(DEMO_PYTHON)),install)
+	$(DEMO_PYTHON) tools/train.py $(DEMO_CONFIG) --work-dir work_dirs/demo \
+		--auto-scale-lr
+	$(DEMO_PYTHON) tools/test.py $(DEMO_CONFIG) $(DEMO_CHECKPOINT) \
 		--work-dir work_dirs/demo
-	$(VENV_PYTHON) tools/demo.py $(TOY_VAL) $(DEMO_CONFIG) $(DEMO_CHECKPOINT) \
+	$(DEMO_PYTHON) tools/demo.py $(TOY_VAL) $(DEMO_CONFIG) $(DEMO_CHECKPOINT) \
 		--num 4 --gt $(TOY_VAL_ANN) --out work_dirs/demo/predictions
 
 excitation: install

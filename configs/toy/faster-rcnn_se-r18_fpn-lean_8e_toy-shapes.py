@@ -104,6 +104,9 @@ param_scheduler = [
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=0.001, weight_decay=0.05),
     clip_grad=dict(max_norm=10.0))
+# The learning rate above is for the batch of 8 in one process, so that
+# --auto-scale-lr, which every documented training passes, keeps it there.
+auto_scale_lr = dict(base_batch_size=8)
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=max_epochs // 2, max_keep_ckpts=1))

@@ -395,3 +395,15 @@ def test_custom_imports_alone_lets_mmdet_runner_build_the_flagship(tmp_path):
                             text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == 'SEResNet'
+
+
+@pytest.mark.parametrize('path', [
+    path for path in CONFIGS if path.parent.name in ('toy', 'trees')],
+    ids=lambda path: path.name)
+def test_cpu_configs_name_their_own_batch_as_the_learning_rate_base(path):
+    """The docs pass --auto-scale-lr on every training; on these
+    one-process CPU configs it must keep the rate their recipe was tuned
+    for, so their base batch is the batch they train with."""
+    cfg = Config.fromfile(str(path))
+    assert cfg.auto_scale_lr.base_batch_size == \
+        cfg.train_dataloader.batch_size == 8

@@ -257,3 +257,22 @@ def test_make_keeps_python_out_of_the_recipes_environment(tmp_path):
                   'PYTHON=python3.13', path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '[]'
+
+
+def test_make_demo_with_an_interpreter_of_the_users_builds_nothing(
+        tmp_path):
+    """`make demo DEMO_PYTHON=python` runs the demo's three commands with
+    that interpreter; plain `make demo` builds and uses the venv."""
+    venv = tmp_path / 'venv'
+    own = make('-n', 'demo', 'DEMO_PYTHON=python', f'VENV={venv}',
+               path=tmp_path)
+    assert own.returncode == 0, own.stderr
+    commands = [line.split()[:2] for line in own.stdout.splitlines()
+                if line.startswith('python ')]
+    assert commands == [['python', 'tools/train.py'],
+                        ['python', 'tools/test.py'],
+                        ['python', 'tools/demo.py']]
+    assert 'pip install' not in own.stdout and str(venv) not in own.stdout
+    built = make('-n', 'demo', f'VENV={venv}', path=tmp_path)
+    assert 'pip install' in built.stdout
+    assert f'{venv}/bin/python tools/train.py' in built.stdout
