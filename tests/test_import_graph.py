@@ -116,3 +116,18 @@ def test_the_se_module_is_below_its_fused_and_exported_forms():
     assert {module, fused} <= graph[export]
     assert not {fused, export} & graph[module]
     assert export not in graph[fused]
+
+
+def test_loading_and_the_models_meet_in_an_interface_below_both():
+    """The backbones and the C4 head implement PretrainedTarget (the
+    conventions their weights must match, the near-identity start), and
+    the loader calls it: an interface that imports nothing of the package,
+    so that the models and the checkpoints still import neither each other
+    nor anything that imports them."""
+    graph = import_graph()
+    interface = 'senet_mmdet.pretrained_target'
+    assert graph[interface] == set()
+    for module in ('senet_mmdet.checkpoints.loading',
+                   'senet_mmdet.models.backbones.seresnet',
+                   'senet_mmdet.models.roi_heads.se_res_layer'):
+        assert interface in graph[module], module

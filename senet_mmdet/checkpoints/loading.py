@@ -15,18 +15,15 @@ from mmengine.model.weight_init import update_init_info
 from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
 
+from mmdet.models.backbones.resnet import ResNet
 from mmdet.registry import WEIGHT_INITIALIZERS
+from senet_mmdet.pretrained_target import PretrainedTarget
 from senet_mmdet.utils import listing
 
 from .common import (FORMAT_TABLE, Conventions, WeightsNotFetchedError,
                      not_fetched_message)
 from .converters import convert_state_dict, se_format
 
-# Backbone attributes that a checkpoint's conventions name, by argument.
-CHECKED_ARGUMENTS = ('depth', 'groups', 'base_width', 'style', 'stem_pool',
-                     'se_ratio', 'deep_stem', 'stem_channels', 'stem_widths',
-                     'avg_down', 'anti_alias', 'relu_before_se',
-                     'always_project')
 # How many keys of each kind an error names before "and N more".
 LISTED = 10
 
@@ -83,17 +80,17 @@ def converted(loaded: dict,
     return convert_state_dict(state_dict, source, anti_alias)
 
 
-def backbone_arguments(backbone: nn.Module) -> Dict:
-    """The convention-bearing arguments a backbone was built with (the C4
-    head names the backbone whose stage it is, ``backbone_type``)."""
-    arguments = dict(
-        type=getattr(backbone, 'backbone_type', type(backbone).__name__))
-    for name in CHECKED_ARGUMENTS:
-        if name == 'se_ratio':
-            arguments[name] = backbone.se_cfg['ratio']
-        elif hasattr(backbone, name):
-            arguments[name] = getattr(backbone, name)
-    return arguments
+def pretrained_target(module: nn.Module, why: str) -> PretrainedTarget:
+    """``module`` as a :class:`PretrainedTarget`, or a ``TypeError`` that
+    says ``why`` the weights need one and which modules are."""
+    if not isinstance(module, PretrainedTarget):
+        raise TypeError(
+            f'SEPretrained: {type(module).__name__} is not an SE backbone '
+            f'of senet_mmdet ({why}); only SEResNet, SEResNeXt, SENet154 '
+            "and the C4 head SEResLayer take these weights. Load a "
+            "detector checkpoint's part with prefix=..., or other weights "
+            "with MMDetection's init_cfg=dict(type='Pretrained', ...)")
+    return module
 
 
 def _comparable(value):
@@ -105,7 +102,10 @@ def check_conventions(backbone: nn.Module, conventions: Conventions,
                       checkpoint: str) -> None:
     """Raise :class:`PretrainedMismatchError` naming each backbone argument
     that differs from what the weights were trained with."""
-    have = backbone_arguments(backbone)
+    target = pretrained_target(
+        backbone, 'converted weights are checked against the arguments it '
+        'was built with')
+    have = target.weight_conventions()
     need = conventions.backbone
     wrong = {
         name: value
@@ -214,12 +214,11 @@ def load_plain(backbone: nn.Module, state_dict: Dict[str, Tensor],
     }
     se_keys = {key for key in backbone.state_dict() if '.se.' in key}
     account_for_keys(backbone, state_dict, checkpoint, unfilled_ok=se_keys)
+    target = pretrained_target(
+        backbone, 'plain ResNet weights need its SE modules started near '
+        'identity')
     backbone.load_state_dict(state_dict, strict=False)
-    # Every SE module of this package (SqueezeExcitation) knows how to;
-    # looked up by name so that loading does not import the models.
-    for module in backbone.modules():
-        if hasattr(module, 'start_near_identity'):
-            module.start_near_identity()
+    target.start_se_near_identity()
 
 
 def _stage_keys(module: nn.Module, state_dict: Dict[str, Tensor],
@@ -228,7 +227,7 @@ def _stage_keys(module: nn.Module, state_dict: Dict[str, Tensor],
     C4 head takes its stage), or all but the stages it does not build (a
     C4 backbone, ``num_stages=3``, leaves ``layer4`` to the head)."""
     if modules is None:
-        built = getattr(module, 'num_stages', 4)
+        built = module.num_stages if isinstance(module, ResNet) else 4
         unbuilt = tuple(f'layer{stage}.' for stage in range(built + 1, 5))
         return {
             key: value

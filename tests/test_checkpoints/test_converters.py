@@ -211,3 +211,19 @@ def test_pretrained_init_cfg_loads_through_the_backbone(tmp_path):
     with torch.no_grad():
         assert_stages_match(timm_stages(source.double(), x),
                             backbone.double()(x))
+
+
+@pytest.mark.parametrize('name', [
+    'seresnet50', 'legacy_seresnet18', 'seresnext26t_32x4d'])
+def test_the_backbone_the_weights_name_reports_all_they_need(name):
+    """What conversion and loading agree on: the conventions of converted
+    weights are constructor arguments of the backbone type they name, and
+    that backbone, built with them, reports every one of them back to the
+    loader, which checks each (none is skipped as unknown)."""
+    _, conventions = convert_state_dict(timm.create_model(name).state_dict())
+    backbone = MODELS.build(dict(conventions.backbone))
+    reported = backbone.weight_conventions()
+    assert {
+        argument: reported.get(argument, 'not reported')
+        for argument in conventions.backbone
+    } == conventions.backbone

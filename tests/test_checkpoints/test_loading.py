@@ -140,3 +140,24 @@ def test_allow_plain_needs_the_se_bias(tmp_path):
     with pytest.raises(ValueError, match='se_bias=True'):
         load_pretrained(backbone, str(tmp_path / 'resnet50.pth'),
                         allow_plain=True)
+
+
+def test_se_weights_refuse_a_module_that_is_no_se_backbone(tmp_path):
+    """Converted weights are checked against the arguments the module
+    reports, plain ones start its SE modules: a module that does neither
+    (MMDetection's ResNet) is named, with the modules that do."""
+    se_resnet18 = randomize(MODELS.build(dict(type='SEResNet', depth=18)))
+    torch.save(se_resnet18.state_dict(), tmp_path / 'se_weights.pth')
+    plain_resnet50_weights(tmp_path / 'resnet50.pth')
+    for checkpoint, depth, why in (
+            ('se_weights.pth', 18, 'converted weights are checked'),
+            ('resnet50.pth', 50, 'plain ResNet weights need its SE')):
+        resnet = MODELS.build(dict(type='ResNet', depth=depth))
+        with pytest.raises(TypeError) as error:
+            load_pretrained(resnet, str(tmp_path / checkpoint),
+                            allow_plain=True)
+        message = str(error.value)
+        assert f'ResNet is not an SE backbone of senet_mmdet ({why}' in (
+            message)
+        assert 'only SEResNet, SEResNeXt, SENet154 and the C4 head' in (
+            message)

@@ -4,7 +4,7 @@ Hu et al., "Squeeze-and-Excitation Networks", arXiv 1709.01507. The blocks
 subclass MMDetection's ``BasicBlock`` and ``Bottleneck`` and the backbone its
 ``ResNet``, so every ResNet argument keeps its meaning.
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer, build_norm_layer
@@ -21,6 +21,7 @@ from senet_mmdet.models.layers.se_export import (
 from senet_mmdet.models.layers.se_fused import (
     conv_output_mean, is_compiling, is_exporting, is_frozen_batchnorm,
     is_live_batchnorm, is_pointwise_conv, se_norm_residual_relu)
+from senet_mmdet.pretrained_target import PretrainedTarget
 from senet_mmdet.utils import check_choice, check_se_ratio
 
 # Where the SE module sits in the residual unit (paper Sec. 6.5, Fig. 5,
@@ -269,7 +270,7 @@ def init_se_pretrained(module: nn.Module, init_cfg: dict,
 
 
 @MODELS.register_module()
-class SEResNet(ResNet):
+class SEResNet(ResNet, PretrainedTarget):
     """SE-ResNet backbone (Hu et al., arXiv 1709.01507).
 
     Takes every argument of MMDetection's :class:`ResNet` with the same
@@ -560,6 +561,27 @@ class SEResNet(ResNet):
                 f'in the {narrowest}-channel SE modules of stage {stage + 1} '
                 f'({narrowest} // {ratio} = 0); choose se_ratio from 1 to '
                 f'{narrowest}')
+
+    def weight_conventions(self) -> Dict[str, Any]:
+        """The arguments that pretrained weights must have been trained
+        with (:class:`PretrainedTarget`): those that set the architecture,
+        where the strides and pools sit, and the SE width."""
+        return dict(
+            type=type(self).__name__,
+            depth=self.depth,
+            style=self.style,
+            stem_pool=self.stem_pool,
+            se_ratio=self.se_cfg['ratio'],
+            deep_stem=self.deep_stem,
+            stem_channels=self.stem_channels,
+            stem_widths=self.stem_widths,
+            avg_down=self.avg_down,
+            anti_alias=self.anti_alias,
+            relu_before_se=self.relu_before_se,
+            always_project=self.always_project)
+
+    def start_se_near_identity(self) -> None:
+        SqueezeExcitation.start_all_near_identity(self)
 
     def init_weights(self) -> None:
         # MMDetection's Pretrained init loads with strict=False and knows

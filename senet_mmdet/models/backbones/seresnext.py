@@ -3,6 +3,8 @@
 The SE-ResNeXt-50/101 (32x4d) models of Hu et al. put the stride on the
 grouped 3x3 convolution, which is mmdet's default ``style='pytorch'``.
 """
+from typing import Any, Dict
+
 from mmdet.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
 from mmdet.models.backbones.resnext import ResNeXt
 from mmdet.registry import MODELS
@@ -38,3 +40,8 @@ class SEResNeXt(SEResNet, ResNeXt):
     arch_settings = se_arch_settings(
         with_timm_depths(ResNeXt.arch_settings, ResNeXtBottleneck),
         {ResNeXtBottleneck: SEResNeXtBottleneck})
+
+    def weight_conventions(self) -> Dict[str, Any]:
+        return dict(super().weight_conventions(),
+                    groups=self.groups,
+                    base_width=self.base_width)

@@ -118,6 +118,13 @@ class SqueezeExcitation(BaseModule):
             self.fc2.weight.zero_()
             self.fc2.bias.fill_(GATE_INVERSES[self.gate_name](gate))
 
+    @staticmethod
+    def start_all_near_identity(model: nn.Module) -> None:
+        """:meth:`start_near_identity` for every SE module of ``model``."""
+        for module in model.modules():
+            if isinstance(module, SqueezeExcitation):
+                module.start_near_identity()
+
     def excite(self, squeezed: Tensor) -> Tensor:
         """The channel gate s, (N, C, 1, 1), from the squeezed descriptor."""
         # The 1x1 convs act on one pixel: as matrix products they skip the

@@ -5,7 +5,7 @@ conference version) computes RPN and RoI pooling on conv4 and runs conv5 on
 every RoI. With an SE backbone, conv5 must be the SE stage too, or the head
 could not load the SE-pretrained conv5 weights.
 """
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from mmdet.models.layers import ResLayer
 from mmdet.models.roi_heads.shared_heads import ResLayer as ResLayerHead
@@ -14,11 +14,13 @@ from senet_mmdet.models.backbones.seresnet import (SEResNet,
                                                    init_se_pretrained,
                                                    is_pretrained,
                                                    se_module_cfg)
+from senet_mmdet.models.layers.se import SqueezeExcitation
+from senet_mmdet.pretrained_target import PretrainedTarget
 from senet_mmdet.utils import check_choice
 
 
 @MODELS.register_module()
-class SEResLayer(ResLayerHead):
+class SEResLayer(ResLayerHead, PretrainedTarget):
     """MMDetection's C4 shared head (``ResLayer``) with SE blocks.
 
     Takes the arguments of MMDetection's shared-head ``ResLayer`` with the
@@ -35,10 +37,6 @@ class SEResLayer(ResLayerHead):
             the backbone loads (any port, converted and checked as the
             backbone's; the other stages' tensors are the backbone's).
     """
-
-    # Pretrained weights are SE-ResNet's: their conventions (depth, style,
-    # se_ratio) are checked as for that backbone.
-    backbone_type = 'SEResNet'
 
     def __init__(self,
                  depth: int,
@@ -97,6 +95,18 @@ class SEResLayer(ResLayerHead):
                 se_cfg=se_cfg,
                 se_position=se_position,
                 fuse_se=fuse_se))
+
+    def weight_conventions(self) -> Dict[str, Any]:
+        """Pretrained weights are SE-ResNet's: the arguments of that
+        backbone which shape this stage are checked as for it."""
+        return dict(
+            type=SEResNet.__name__,
+            depth=self.depth,
+            style=self.style,
+            se_ratio=self.se_cfg['ratio'])
+
+    def start_se_near_identity(self) -> None:
+        SqueezeExcitation.start_all_near_identity(self)
 
     def init_weights(self) -> None:
         # As SEResNet's: exact, converted, checked; this head takes only

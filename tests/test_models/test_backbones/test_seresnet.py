@@ -753,3 +753,31 @@ def test_relu_before_se_takes_the_straightforward_path():
         branch = block.relu(block.norm2(block.conv2(block.residual_head(x))))
         expected = block.relu(block.se(branch) + x)
         assert torch.allclose(block(x), expected)
+
+
+def test_seresnet_reports_the_arguments_its_weights_must_match():
+    """What the pretrained-weight loader checks converted weights against:
+    the type and every convention-bearing argument, as built."""
+    backbone = SEResNet(depth=18, style='caffe', stem_pool='caffe',
+                        se_ratio=8, deep_stem=True, stem_widths=(24, 32),
+                        avg_down=True, relu_before_se=True,
+                        always_project=True)
+    assert backbone.weight_conventions() == dict(
+        type='SEResNet', depth=18, style='caffe', stem_pool='caffe',
+        se_ratio=8, deep_stem=True, stem_channels=64, stem_widths=(24, 32),
+        avg_down=True, anti_alias=False, relu_before_se=True,
+        always_project=True)
+    anti_aliased = SEResNet(depth=50, anti_alias=True, stem_pool='avg')
+    assert anti_aliased.weight_conventions()['anti_alias'] is True
+
+
+def test_seresnet_starts_every_se_module_near_identity():
+    backbone = SEResNet(depth=18)
+    backbone.start_se_near_identity()
+    modules = [m for m in backbone.modules()
+               if isinstance(m, SqueezeExcitation)]
+    assert len(modules) == 8
+    for module in modules:
+        assert torch.all(module.fc2.weight == 0)
+        torch.testing.assert_close(torch.sigmoid(module.fc2.bias),
+                                   torch.full_like(module.fc2.bias, 0.995))

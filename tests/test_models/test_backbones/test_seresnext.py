@@ -126,3 +126,11 @@ def test_timm_variant_arguments_keep_the_detection_arguments():
     assert all(p.grad is None for p in model.layer1.parameters())
     assert model.layer2[0].conv2.weight.grad is not None
     assert model.layer4[-1].se.fc1.weight.grad is not None
+
+
+def test_seresnext_reports_its_groups_and_width_to_the_loader():
+    backbone = SEResNeXt(depth=50, groups=32, base_width=4)
+    conventions = backbone.weight_conventions()
+    assert conventions['type'] == 'SEResNeXt'
+    assert (conventions['groups'], conventions['base_width']) == (32, 4)
+    assert conventions['depth'] == 50

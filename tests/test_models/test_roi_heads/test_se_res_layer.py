@@ -64,3 +64,20 @@ def test_train_and_eval_return_the_head():
     head = SEResLayer(50)
     assert head.eval() is head
     assert head.train() is head
+
+
+def test_reports_the_se_resnet_arguments_that_shape_its_stage():
+    """The head takes SE-ResNet's conv5 weights: their conventions are
+    checked against the arguments the head shares with that backbone."""
+    head = SEResLayer(depth=101, style='caffe', se_ratio=8)
+    assert head.weight_conventions() == dict(
+        type='SEResNet', depth=101, style='caffe', se_ratio=8)
+
+
+def test_starts_every_se_module_near_identity():
+    head = SEResLayer(depth=50)
+    head.start_se_near_identity()
+    for block in head.layer4:
+        assert torch.all(block.se.fc2.weight == 0)
+        torch.testing.assert_close(torch.sigmoid(block.se.fc2.bias),
+                                   torch.full_like(block.se.fc2.bias, 0.995))
