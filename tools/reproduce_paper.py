@@ -38,10 +38,11 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 
 import senet_mmdet  # noqa: F401  (the configs' scope and registries)
 from senet_mmdet.apis import load_config
+from senet_mmdet.datasets import loader_data_paths
 from senet_mmdet.apis.runs import (config_name, final_checkpoint_name,
                                    last_checkpoint, seed_option,
                                    seeded_run_dir)
@@ -59,6 +60,7 @@ MANIFEST = 'reproduce.json'
 # and the run is not trained again until this file is deleted.
 STOPPED = 'stopped.json'
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 # SE's cost per training step relative to the plain backbone: `make bench`
 # (docs/benchmarks.md), the frozen-BatchNorm training step of SE-ResNet-50
@@ -216,24 +218,10 @@ def other_year(path: str, year: str) -> Optional[str]:
     return None
 
 
-def data_paths(cfg) -> List[Tuple[str, str, str]]:
+def data_paths(cfg: Config) -> List[Tuple[str, str, str]]:
     """``(what, path, data_root)`` for every annotation file and image
     folder that the config's dataloaders and evaluators read."""
-    found = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dataset = (cfg.get(loader) or {}).get('dataset')
-        while dataset is not None and 'dataset' in dataset:
-            dataset = dataset['dataset']
-        if not dataset:
-            continue
-        root = dataset.get('data_root') or ''
-        if dataset.get('ann_file'):
-            found.append((f'{loader}.dataset.ann_file',
-                          osp.join(root, dataset['ann_file']), root))
-        for key, prefix in (dataset.get('data_prefix') or {}).items():
-            if prefix:
-                found.append((f'{loader}.dataset.data_prefix.{key}',
-                              osp.join(root, prefix), root))
+    found = list(loader_data_paths(cfg, LOADERS))
     for evaluator in ('val_evaluator', 'test_evaluator'):
         metric = cfg.get(evaluator) or {}
         for entry in metric if isinstance(metric, list) else [metric]:
@@ -244,7 +232,7 @@ def data_paths(cfg) -> List[Tuple[str, str, str]]:
     return found
 
 
-def missing_data(protocol: Protocol, cfgs: Dict[str, object]) -> List[str]:
+def missing_data(protocol: Protocol, cfgs: Dict[str, Config]) -> List[str]:
     """One line per file or folder that a config reads and that does not
     exist, with where it comes from (the wrong year's layout named)."""
     problems: Dict[str, str] = {}
@@ -328,12 +316,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def data_root_options(cfg, data_root: str) -> List[str]:
+def data_root_options(cfg: Config, data_root: str) -> List[str]:
     """``--cfg-options`` that point a config's datasets and evaluators at
     ``data_root`` (the evaluators' annotation files keep their names)."""
     options = [f'{loader}.dataset.data_root={data_root}'
-               for loader in ('train_dataloader', 'val_dataloader',
-                              'test_dataloader') if cfg.get(loader)]
+               for loader in LOADERS if cfg.get(loader)]
     for evaluator in ('val_evaluator', 'test_evaluator'):
         ann_file = (cfg.get(evaluator) or {}).get('ann_file')
         if ann_file:
@@ -359,7 +346,7 @@ class Plan:
     seed: int
     run_dir: str
     options: List[str]
-    cfg: object
+    cfg: Config
 
     @property
     def name(self) -> str:

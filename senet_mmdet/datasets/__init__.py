@@ -1,5 +1,6 @@
 from .check import (DatasetError, DatasetNotFoundError, DatasetWarning,
-                    check_coco_annotations, check_dataset_files)
+                    check_coco_annotations, check_dataset_files,
+                    loader_data_paths)
 from .converters import (IMAGE_SUFFIXES, Box, LabeledImage, read_csv,
                          read_voc, read_voc_folder, read_yolo, relabel,
                          to_coco, write_json)
@@ -11,7 +12,8 @@ from .toy import TOY_CLASSES, ToyShapesDataset, ToyShapesSpec, make_toy_coco
 
 __all__ = [
     'DatasetError', 'DatasetNotFoundError', 'DatasetWarning',
-    'check_coco_annotations', 'check_dataset_files', 'IMAGE_SUFFIXES', 'Box',
+    'check_coco_annotations', 'check_dataset_files', 'loader_data_paths',
+    'IMAGE_SUFFIXES', 'Box',
     'LabeledImage', 'read_csv', 'read_voc', 'read_voc_folder', 'read_yolo',
     'relabel', 'to_coco', 'write_json', 'SkippableBatchSampler', 'TileRule',
     'cut_box', 'draw_val_images', 'file_names_of', 'read_image_list',

@@ -70,6 +70,22 @@ def _dataset_paths(dataset: dict) -> Iterator[Tuple[str, str]]:
             yield f'data_prefix.{key}', osp.join(root, prefix)
 
 
+def loader_data_paths(cfg: Config,
+                      loaders: Sequence[str]) -> Iterator[Tuple[str, str, str]]:
+    """``(what, path, data_root)`` for the annotation file and the image
+    folders of every dataset the ``loaders`` read, ``what`` as a key path
+    (``train_dataloader.dataset.ann_file``); absent loaders are skipped."""
+    for loader in loaders:
+        loader_cfg = cfg.get(loader)
+        if not loader_cfg:
+            continue
+        for dataset in _leaf_datasets(loader_cfg['dataset']):
+            root = dataset.get('data_root') or ''
+            for what, path in _dataset_paths(dataset):
+                if what != 'data_root':
+                    yield f'{loader}.dataset.{what}', path, root
+
+
 def _load_json(path: str) -> dict:
     try:
         with open(path) as file:
