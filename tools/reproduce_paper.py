@@ -244,10 +244,10 @@ def missing_data(protocol: Protocol, cfgs: Dict[str, Config]) -> List[str]:
                     f'exist; it is {coco_origin(path, root)}')
             swapped = other_year(path, protocol.coco_year)
             if swapped and osp.exists(swapped):
+                (found_year, ) = set(YEARS) - {protocol.coco_year}
                 line += (f'. {swapped} is there: that is the COCO '
-                         f'{"2014" if protocol.coco_year == "2017" else "2017"}'
-                         f' layout, and this protocol needs COCO '
-                         f'{protocol.coco_year}\'s files')
+                         f'{found_year} layout, and this protocol needs '
+                         f'COCO {protocol.coco_year}\'s files')
             problems[path] = line
     return list(problems.values())
 
@@ -686,7 +686,8 @@ def train_and_test(plan: Plan, args) -> str:
     if state in (NEW, INTERRUPTED):
         resume = state == INTERRUPTED
         if resume:
-            done.append(f'resumed from {osp.basename(last_checkpoint(plan.run_dir))}')
+            newest = osp.basename(last_checkpoint(plan.run_dir))
+            done.append(f'resumed from {newest}')
         status, signalled = run_logged(train_command(plan, args, resume),
                                        log)
         if status == RESUMABLE_EXIT_CODE or (signalled and status != 0):

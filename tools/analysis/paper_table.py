@@ -3,12 +3,14 @@ SE paper's numbers, with the SE minus plain difference per backbone, and
 runs of the published SE recipes' configs beside their published AP.
 
     python tools/analysis/paper_table.py WORK_DIR [WORK_DIR ...]
+        [--measured-only] [--json FILE] [--png FILE]
 
 Each WORK_DIR holds the ``test_metrics.json`` that ``tools/test.py`` writes.
 Runs are grouped by protocol: the config name with its backbone left out, so
 ``faster-rcnn_r50_fpn_1x_coco`` and ``faster-rcnn_se-r50_fpn_1x_coco`` land
 in one table. Below each table, the sanity anchor: a published AP of the
-plain detector with the same schedule (``ANCHORS``). Several runs of one config (seeds, `make compare`) fill one
+plain detector with the same schedule (``ANCHORS``). Several runs of one
+config (seeds, `make compare`) fill one
 cell as mean ± sample standard deviation, and SE - plain is then the
 difference of the means ± its standard error, sqrt(s_se²/n_se +
 s_plain²/n_plain). Below the metrics, each backbone's parameter count (from
@@ -414,12 +416,11 @@ def results(grouped: Dict[str, Runs]) -> dict:
         rows = []
         for family, depth in sorted(runs.keys() | paper['results'].keys()):
             reported = paper['results'].get((family, depth))
+            measured = runs.get((family, depth), {})
             rows.append(dict(
                 backbone=f'{family}-{depth}',
-                plain=[_run_record(run)
-                       for run in runs.get((family, depth), {}).get(False, [])],
-                se=[_run_record(run)
-                    for run in runs.get((family, depth), {}).get(True, [])],
+                plain=[_run_record(run) for run in measured.get(False, [])],
+                se=[_run_record(run) for run in measured.get(True, [])],
                 paper=None if reported is None else {
                     side: dict(zip(('AP', 'AP50'), values))
                     for side, values in reported.items()
