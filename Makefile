@@ -5,7 +5,8 @@
 # make test-launchers: tools/dist_*.sh as two torchrun nodes and
 #               tools/slurm_*.sh on a local Slurm cluster (needs slurm-wlm
 #               and munge: .ci/run installs them), a rank killed on each;
-#               and both rehearsals of tools/reproduce_paper.py.
+#               both rehearsals of tools/reproduce_paper.py; and the
+#               trainings with MMDetection's own tools/train.py.
 # make paper-rehearsal: tools/reproduce_paper.py end to end on CPU: the
 #               Table 7 configs shrunk, on a miniature COCO that the test
 #               writes; 4 runs trained under torchrun (one stopped by
@@ -114,8 +115,7 @@ test-quick: install
 
 # One process: each test starts 2 ranks of its own.
 test-launchers: install
-	$(PYTEST) tests/test_tools/test_launchers.py \
-		tests/test_tools/test_reproduce_paper.py -m launchers
+	$(PYTEST) tests -m launchers
 
 paper-rehearsal: install
 	$(PYTEST) tests/test_tools/test_reproduce_paper.py -m launchers \

@@ -12,11 +12,10 @@
 # Train: python tools/train.py configs/faster_rcnn_se_r50.py
 # Offline: download the weights (the error says from where) and add
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-
-# Registers SEResNet & co. in MMDetection's registries; works with
-# MMDetection's own tools/train.py too.
-custom_imports = dict(imports=['senet_mmdet'], allow_failed_imports=False)
+_base_ = [
+    'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    './_base_/safe_runtime.py'
+]
 
 model = dict(
     backbone=dict(

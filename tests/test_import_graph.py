@@ -131,3 +131,54 @@ def test_loading_and_the_models_meet_in_an_interface_below_both():
                    'senet_mmdet.models.backbones.seresnet',
                    'senet_mmdet.models.roi_heads.se_res_layer'):
         assert interface in graph[module], module
+
+
+# The package's layers, lowest first: a module imports modules of its own
+# layer or of lower ones, never of a higher one. Seeds and generator states
+# (randomness) sit below the data and the engine that both draw from them;
+# the command line (cli, for tools/train.py and test.py) and the package's
+# __init__ (which registers everything) are the top.
+LAYERS = [
+    {'version', 'registry', 'utils', 'arch_settings', 'pretrained_target',
+     'randomness'},
+    {'models', 'checkpoints', 'datasets'},
+    {'engine'},
+    {'apis'},
+    {'cli', ''},
+]
+
+
+def layer(module: str) -> int:
+    """The layer of a module: that of its first name below the package
+    (``''`` for the package's ``__init__``)."""
+    part = module.split('.')[1] if '.' in module else ''
+    return next(index for index, names in enumerate(LAYERS) if part in names)
+
+
+def test_every_module_has_a_layer():
+    for module in import_graph():
+        layer(module)
+
+
+def test_no_module_imports_a_higher_layer():
+    graph = import_graph()
+    upward = [(module, target) for module, targets in graph.items()
+              for target in targets if layer(target) > layer(module)]
+    assert upward == []
+
+
+def test_a_higher_layer_is_found_where_one_is_imported():
+    assert layer('senet_mmdet.engine.loops') > layer(
+        'senet_mmdet.datasets.samplers')
+    assert layer('senet_mmdet.cli') > layer('senet_mmdet.apis.config')
+    assert layer('senet_mmdet.randomness') == 0
+
+
+def test_randomness_imports_nothing_of_the_package():
+    assert import_graph()['senet_mmdet.randomness'] == set()
+
+
+def test_only_the_tools_import_the_command_line_module():
+    graph = import_graph()
+    assert [module for module, targets in graph.items()
+            if 'senet_mmdet.cli' in targets] == []

@@ -17,9 +17,8 @@ _base_ = [
     'mmdet::_base_/datasets/coco_instance.py',
     './_base_/schedule_paddledet-s1x.py',
     'mmdet::_base_/default_runtime.py',
+    '../_base_/safe_runtime.py',
 ]
-custom_imports = dict(imports=['senet_mmdet'], allow_failed_imports=False)
-
 norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
 
 

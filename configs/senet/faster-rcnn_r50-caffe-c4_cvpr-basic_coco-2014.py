@@ -5,7 +5,10 @@
 # set (40k), shorter side 600 (longer at most 1000), 8 GPUs x 1 image,
 # lr 0.001 for 240k iterations then 0.0001 for 80k.
 # Paper: R-50 25.1 AP, 45.2 AP50.
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py'
+_base_ = [
+    'mmdet::faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py',
+    '../_base_/safe_runtime.py'
+]
 
 image_scale = (1000, 600)
 train_pipeline = [

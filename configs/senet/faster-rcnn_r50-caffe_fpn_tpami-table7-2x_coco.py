@@ -4,7 +4,10 @@
 # evaluated on val2017 (= minival) at 800/1333; Detectron's "2x": batch 16,
 # lr 0.02, 180k iterations, steps at 120k and 160k, 500-iteration linear
 # warm-up from 1/3. Paper: R-50 38.0 AP, 57.9 AP50.
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50-caffe_fpn_90k_coco.py'
+_base_ = [
+    'mmdet::faster_rcnn/faster-rcnn_r50-caffe_fpn_90k_coco.py',
+    '../_base_/safe_runtime.py'
+]
 
 max_iter = 180000
 param_scheduler = [

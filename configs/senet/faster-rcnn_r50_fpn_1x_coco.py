@@ -3,11 +3,13 @@
 #   python tools/analysis/diff_configs.py \
 #       configs/senet/faster-rcnn_r50_fpn_1x_coco.py \
 #       configs/senet/faster-rcnn_se-r50_fpn_1x_coco.py
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+_base_ = [
+    'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    '../_base_/safe_runtime.py'
+]
 
 # The SE configs' checkpoint hook (senet_mmdet's), so that both train and
 # resume alike: a mid-epoch checkpoint every 1000 iterations
 # (configs/faster_rcnn_se_r50.py says why).
-custom_imports = dict(imports=['senet_mmdet'], allow_failed_imports=False)
 default_hooks = dict(
     checkpoint=dict(type='AtomicCheckpointHook', mid_epoch_interval=1000))

@@ -7,8 +7,6 @@
 # weights need, where the plain R-50 takes BGR.
 _base_ = './faster-rcnn_r50-caffe-c4_cvpr-basic_coco-2014.py'
 
-custom_imports = dict(imports=['senet_mmdet'], allow_failed_imports=False)
-
 model = dict(
     data_preprocessor=dict(
         mean=[123.675, 116.28, 103.53],

@@ -7,8 +7,6 @@
 # with Caffe's stem pool, but RGB input with the ImageNet mean/std.
 _base_ = './faster-rcnn_r50-caffe_fpn_tpami-table7-2x_coco.py'
 
-custom_imports = dict(imports=['senet_mmdet'], allow_failed_imports=False)
-
 model = dict(
     data_preprocessor=dict(
         mean=[123.675, 116.28, 103.53],

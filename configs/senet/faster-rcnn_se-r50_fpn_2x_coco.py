@@ -1,8 +1,10 @@
 # Faster R-CNN, SE-ResNet-50 FPN, 2x schedule (24 epochs), COCO 2017:
 # MMDetection's R-50 FPN 2x config with the flagship's backbone and
 # ImageNet SE weights (see ../faster_rcnn_se_r50.py).
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py'
-custom_imports = dict(imports=['senet_mmdet'], allow_failed_imports=False)
+_base_ = [
+    'mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py',
+    '../_base_/safe_runtime.py'
+]
 model = dict(backbone=dict(
     type='SEResNet', se_ratio=16, style='caffe', stem_pool='caffe',
     init_cfg=dict(type='Pretrained',

@@ -8,9 +8,8 @@ _base_ = [
     './_base_/schedule_paddledet-s1x.py',
     './_base_/senet154-vd-paddleclas.py',
     'mmdet::_base_/default_runtime.py',
+    '../_base_/safe_runtime.py',
 ]
-custom_imports = dict(imports=['senet_mmdet'], allow_failed_imports=False)
-
 # Every key of the ResNet-50 backbone dict is one of SENet154_vd's.
 model = dict(backbone={{_base_.senet154_vd}})
 

@@ -5,9 +5,10 @@
 #   make demo, or
 #   python tools/train.py \
 #       configs/toy/faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-
-custom_imports = dict(imports=['senet_mmdet'], allow_failed_imports=False)
+_base_ = [
+    'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    '../_base_/safe_runtime.py'
+]
 
 data_root = 'data/toy_shapes/'
 image_size = 256

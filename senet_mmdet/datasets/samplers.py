@@ -6,7 +6,8 @@ from typing import Iterator, List, Optional, Union
 from torch.utils.data import BatchSampler, Sampler
 
 from mmdet.registry import DATA_SAMPLERS
-from .seeding import SeededIndex, sample_seed
+from ..randomness import sample_seed
+from .seeding import SeededIndex
 
 
 @DATA_SAMPLERS.register_module()
@@ -25,8 +26,8 @@ class SkippableBatchSampler:
     loop counts its iterations.
 
     After :meth:`seed_samples`, each index comes as an ``(index, seed)``
-    pair (:func:`sample_seed`), which a dataset prepared by
-    :func:`~senet_mmdet.datasets.seeding.load_seeded` loads with that seed.
+    pair (:func:`~senet_mmdet.randomness.sample_seed`), which a
+    :class:`~senet_mmdet.datasets.SeededDataset` loads with that seed.
     """
 
     def __init__(self, sampler: Sampler, batch_size: int,

@@ -5,8 +5,8 @@ from mmengine.runner import EpochBasedTrainLoop
 
 from mmdet.registry import LOOPS
 from senet_mmdet.datasets.samplers import SkippableBatchSampler
-from senet_mmdet.datasets.seeding import (load_seeded, random_states,
-                                          set_random_states)
+from senet_mmdet.datasets.seeding import SeededDataset
+from senet_mmdet.randomness import random_states, set_random_states
 
 
 @LOOPS.register_module()
@@ -16,13 +16,14 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     and which can go on from the middle of an epoch.
 
     With the dataloader's batch sampler a :class:`SkippableBatchSampler`
-    (senet_mmdet's tools/train.py wraps it), each sample is loaded with
-    generators seeded from (seed, epoch, index)
-    (:mod:`senet_mmdet.datasets.seeding`), in the main process or any
-    worker, persistent or not; the main process's generators, from which
-    the model draws (RPN and RoI sampling), are left as they were. So the
-    number of workers does not change a run, and nothing about the workers
-    has to be in a checkpoint.
+    and its dataset a :class:`SeededDataset` (what
+    :class:`~senet_mmdet.engine.SafeRunner` configures), each sample is
+    loaded with generators seeded from (seed, epoch, index)
+    (:mod:`senet_mmdet.randomness`), in the main process or any worker,
+    persistent or not; the main process's generators, from which the model
+    draws (RPN and RoI sampling), are left as they were. So the number of
+    workers does not change a run, and nothing about the workers has to be
+    in a checkpoint.
 
     mmengine resumes an epoch-based run only at an epoch boundary: a
     checkpoint written in the middle of epoch ``e`` restarts epoch ``e``
@@ -37,17 +38,16 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         super().__init__(runner, dataloader, *args, **kwargs)
         self._resume_batches = 0
         self._resume_states: Optional[Dict[str, Any]] = None
-        self._seeded = isinstance(self.dataloader.batch_sampler,
-                                  SkippableBatchSampler)
-        if self._seeded:
-            load_seeded(self.dataloader.dataset)
-        else:
+        self._seeded = isinstance(
+            self.dataloader.batch_sampler, SkippableBatchSampler) and (
+                isinstance(self.dataloader.dataset, SeededDataset))
+        if not self._seeded:
             runner.logger.warning(
                 'the training dataloader\'s batch_sampler is not a '
-                'SkippableBatchSampler: its workers augment with their own '
-                'generators, so the run depends on num_workers and cannot '
-                'resume within an epoch (senet_mmdet\'s tools/train.py wraps '
-                'it)')
+                'SkippableBatchSampler over a SeededDataset: its workers '
+                'augment with their own generators, so the run depends on '
+                'num_workers and cannot resume within an epoch '
+                "(runner_type='SafeRunner' configures both)")
 
     def resume_within_epoch(self, batches: int,
                             states: Optional[Dict[str, Any]]) -> None:
@@ -60,7 +60,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
                 'resuming in the middle of an epoch needs the training '
                 "dataloader's batch_sampler wrapped in "
                 "dict(type='SkippableBatchSampler', batch_sampler=...), "
-                "which senet_mmdet's tools/train.py does; the dataloader "
+                "which runner_type='SafeRunner' does; the dataloader "
                 f'has {type(self.dataloader.batch_sampler).__name__}')
         self._resume_batches = batches
         self._resume_states = states
@@ -69,8 +69,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
         start, self._resume_batches = self._resume_batches, 0
-        if self._seeded:
+        if isinstance(self.dataloader.batch_sampler, SkippableBatchSampler):
             self.dataloader.batch_sampler.skip_next(start)
+        if self._seeded:
             self.dataloader.batch_sampler.seed_samples(
                 self.runner.seed, self._epoch)
         states = random_states()
@@ -84,4 +85,3 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             self.run_iter(index, data_batch)
         self.runner.call_hook('after_train_epoch')
         self._epoch += 1
-

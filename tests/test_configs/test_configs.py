@@ -51,14 +51,12 @@ def test_config_inherits_mmdet_and_runs_loss_and_predict(path):
     assert root_base(path).startswith('mmdet::')
     cfg = Config.fromfile(path)
     with_se = cfg.model.backbone.type in SE_BACKBONES
-    # Plain baselines are MMDetection's configs; the epoch-based ones take
-    # the SE configs' checkpoint hook, which needs the import.
+    # Every config, plain baselines too, trains safely under MMDetection's
+    # own tools: configs/_base_/safe_runtime.py.
+    assert cfg.custom_imports.imports == ['senet_mmdet']
+    assert cfg.runner_type == 'SafeRunner'
     checkpoint = cfg.default_hooks.checkpoint
     own_hook = checkpoint.type == 'AtomicCheckpointHook'
-    own_data = {'toy', 'trees'} & set(path.parent.parts)
-    assert ('custom_imports' in cfg) == bool(with_se or own_data or own_hook)
-    if 'custom_imports' in cfg:
-        assert cfg.custom_imports.imports == ['senet_mmdet']
     if not with_se:
         assert cfg.model.backbone.type == 'ResNet'
     # Every epoch-based COCO config writes a mid-epoch checkpoint every
@@ -241,9 +239,10 @@ def test_mask_rcnn_config_evaluates_bbox_and_segm():
 
 
 def test_flagship_inherits_mmdet_faster_rcnn():
-    text = FLAGSHIP.read_text()
-    assert "_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'" in (
-        text)
+    assert Config._get_base_files(str(FLAGSHIP)) == [
+        'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+        './_base_/safe_runtime.py'
+    ]
     cfg = Config.fromfile(FLAGSHIP)
     # Everything but the backbone type and init is MMDetection's R-50 FPN 1x.
     assert cfg.model.type == 'FasterRCNN'

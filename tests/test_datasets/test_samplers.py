@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmdet.datasets.samplers import AspectRatioBatchSampler
 from senet_mmdet.datasets import SkippableBatchSampler
-from senet_mmdet.datasets.seeding import sample_seed
+from senet_mmdet.randomness import sample_seed
 
 
 class Images(Dataset):

@@ -9,10 +9,9 @@ import torch
 from mmengine.dataset import BaseDataset, DefaultSampler
 from torch.utils.data import DataLoader, Dataset
 
-from senet_mmdet.datasets import SkippableBatchSampler
-from senet_mmdet.datasets.seeding import (forked_random_states, load_seeded,
-                                          sample_seed)
-from senet_mmdet.engine.hooks import epoch_seed
+from senet_mmdet.datasets import SeededDataset, SkippableBatchSampler
+from senet_mmdet.randomness import (epoch_seed, forked_random_states,
+                                    sample_seed)
 
 
 def draws() -> tuple:
@@ -33,7 +32,7 @@ class Draws(Dataset):
 def epochs(dataset, num_workers: int, persistent: bool = False,
            skip: int = 0) -> list:
     """Two seeded epochs of batches of 2 (the second skips ``skip``)."""
-    load_seeded(dataset)
+    dataset = SeededDataset(dataset)
     sampler = SkippableBatchSampler(
         DefaultSampler(dataset, shuffle=True, seed=0), batch_size=2)
     loader = DataLoader(dataset, batch_sampler=sampler,

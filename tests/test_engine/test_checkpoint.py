@@ -11,8 +11,8 @@ from mmengine.runner import CheckpointLoader
 
 from senet_mmdet.engine import (CheckpointError, NonFiniteTrainingError,
                                 StopOnNonFiniteHook, checkpoint_problems,
-                                epoch_seed, from_weights_only,
-                                load_weights_only, to_weights_only)
+                                from_weights_only, load_weights_only,
+                                to_weights_only)
 from senet_mmdet.engine import checkpoint as checkpoint_module
 from senet_mmdet.engine.checkpoint import (PARTIAL_SUFFIX, commit_checkpoint,
                                            write_text_atomically)
@@ -236,12 +236,3 @@ def test_nonfinite_parameter_stops_even_with_a_finite_loss():
         hook.after_train_iter(runner, 0, outputs=outputs)
     StopOnNonFiniteHook(check_parameters=False).after_train_iter(
         runner, 0, outputs=outputs)
-
-
-def test_epoch_seeds_differ_across_seeds_and_epochs():
-    seeds = {
-        epoch_seed(seed, epoch)
-        for seed in range(3) for epoch in range(4)
-    }
-    assert len(seeds) == 12
-    assert epoch_seed(0, 1) == epoch_seed(0, 1)

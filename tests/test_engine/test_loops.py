@@ -10,7 +10,7 @@ import torch
 
 from senet_mmdet.engine import ResumableEpochBasedTrainLoop
 from senet_mmdet.engine.checkpoint import from_weights_only, to_weights_only
-from senet_mmdet.engine.loops import random_states, set_random_states
+from senet_mmdet.randomness import random_states, set_random_states
 
 
 def draws() -> tuple:

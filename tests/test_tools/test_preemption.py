@@ -18,7 +18,8 @@ import torch
 
 from senet_mmdet.engine import RESUMABLE_EXIT_CODE
 from .test_reliability import KILL_AT
-from .utils import assert_bitwise_equal, python_tool, run, tiny_config
+from .utils import (assert_bitwise_equal, metrics, mmdet_tool, python_tool,
+                    run, tiny_config, tool_command)
 
 pytestmark = pytest.mark.slow
 
@@ -131,28 +132,52 @@ def test_signals_lose_no_iteration_and_kill_9_less_than_the_interval(
                                                    'coco/bbox_mAP')
 
 
+# (tool, whether the interrupted run's workers are persistent). MMDetection's
+# own tools/train.py and test.py get everything from the configs'
+# runner_type (configs/_base_/safe_runtime.py); CI trains with them in
+# make test-launchers.
+TOOLS = [
+    pytest.param('ours', False, id='ours'),
+    pytest.param('mmdet', True, id='mmdet', marks=pytest.mark.launchers),
+]
+
+
+@pytest.mark.parametrize('tool, persistent', TOOLS)
 def test_workers_persistent_or_not_change_nothing_and_resume_exactly(
-        uninterrupted, tmp_path):
+        uninterrupted, tmp_path, tool, persistent):
     config, reference = uninterrupted
     work = tmp_path / 'work'
-    command = python_tool('train.py', config, '--work-dir', work)
+    command = tool_command(tool, 'train.py', config, '--work-dir', work)
     workers = ['--cfg-options', 'train_dataloader.num_workers=2']
-    # 2 workers, started afresh with each epoch, until SIGTERM stops the
-    # run after iteration 2 (mid-epoch 1)...
+    # 2 workers (ours: started afresh with each epoch) until SIGTERM stops
+    # the run with status 75 after iteration 2 (mid-epoch 1)...
     interrupted(['iteration:2:SIGTERM'], [
-        *command, *workers, 'train_dataloader.persistent_workers=False'
+        *command, *workers,
+        f'train_dataloader.persistent_workers={persistent}'
     ], tmp_path)
+    assert (work / 'last_checkpoint').read_text() == str(
+        work / 'epoch_1_iter_2.pth')
     # ...then 2 persistent workers from batch 3 across the epoch boundary.
     result = run([*command, '--resume', *workers,
                   'train_dataloader.persistent_workers=True'], tmp_path)
     assert 'resuming epoch 1 after its batch 2 of 4' in (result.stdout +
                                                          result.stderr)
-    # Bitwise the reference run, which loaded its data in the main process.
+    # Bitwise the reference run (tools/train.py), which loaded its data in
+    # the main process.
     assert_bitwise_equal(checkpoint_state(work / 'epoch_2.pth'),
                          checkpoint_state(reference / 'epoch_2.pth'))
     for key in ('loss', 'loss_cls', 'loss_bbox', 'loss_rpn_cls'):
         assert logged(work, key) == logged(reference, key), key
     assert sorted(logged(work, 'loss')) == list(range(1, 9))
+    if tool == 'mmdet':
+        # MMDetection's own test.py evaluates both, with no flag.
+        tested = [tmp_path / 'test_resumed', tmp_path / 'test_reference']
+        for checkpoint, test_dir in zip(
+                (work / 'epoch_2.pth', reference / 'epoch_2.pth'), tested):
+            run(mmdet_tool('test.py', config, checkpoint, '--work-dir',
+                           test_dir), tmp_path)
+        assert metrics(tested[0])['metrics'] == metrics(
+            tested[1])['metrics']
 
 
 def test_a_full_disk_stops_the_run_naming_space_and_resume(
@@ -177,8 +202,9 @@ def test_a_full_disk_stops_the_run_naming_space_and_resume(
     assert free > 0
     assert (f'the previous checkpoint, {work}/epoch_1_iter_3.pth, is intact'
             in error)
-    assert f'python tools/train.py {config} --work-dir {work} --resume' in (
-        error)
+    assert error.endswith('Free space, then resume by running the same '
+                          'training command with --resume (the same config, '
+                          'work dir, launcher and processes)')
     # The fragment is gone at once; last_checkpoint names the intact file.
     assert sorted(p.name for p in work.glob('*.pth*')) == [
         'epoch_1_iter_3.pth']

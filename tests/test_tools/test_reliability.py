@@ -14,7 +14,7 @@ import torch
 
 from senet_mmdet.datasets import ToyShapesSpec, make_toy_coco
 from .utils import (SPEC, assert_bitwise_equal, failing, python_tool, run,
-                    tiny_config)
+                    tiny_config, tool_command)
 
 # Every test here trains or tests a detector in a subprocess.
 pytestmark = pytest.mark.slow
@@ -82,18 +82,37 @@ def test_runs_killed_at_any_moment_resume_to_the_same_weights(
         tensors(work / 'epoch_2.pth'), tensors(reference / 'epoch_2.pth'))
 
 
+# MMDetection's own tools/train.py gets the same stops from the configs'
+# runner_type (configs/_base_/safe_runtime.py), as a traceback whose last
+# line is the error; CI trains with it in make test-launchers.
+TOOLS = ['ours', pytest.param('mmdet', marks=pytest.mark.launchers)]
+
+
+def stopped(tool: str, command: list, cwd: Path, error_type: str) -> str:
+    """The error line of a tool that refused or stopped (rc 1): ours says
+    ``error: ...``, MMDetection's ends its traceback with the error."""
+    if tool == 'ours':
+        result = failing(command, cwd)
+        return result.stderr.strip().splitlines()[-1][len('error: '):]
+    result = run(command, cwd, returncode=1)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.split(': ')[0].endswith(error_type), last
+    return last.split(': ', 1)[1]
+
+
+@pytest.mark.parametrize('tool', TOOLS)
 def test_divergence_stops_with_an_error_and_keeps_the_good_checkpoint(
-        toy_root, tmp_path):
+        toy_root, tmp_path, tool):
     # The learning rate jumps a trillionfold at epoch 2.
     blow_up = TWO_EPOCHS + (
         'param_scheduler = [dict(type="MultiStepLR", by_epoch=True, '
         'milestones=[1], gamma=1e12)]\n')
     config = tiny_config(tmp_path, toy_root, epochs=2, extra=blow_up)
     work = tmp_path / 'work'
-    result = failing(
-        python_tool('train.py', config, '--work-dir', work), tmp_path)
-    error = result.stderr.strip().splitlines()[-1]
-    assert error.startswith('error: training stopped at iteration ')
+    error = stopped(
+        tool, tool_command(tool, 'train.py', config, '--work-dir', work),
+        tmp_path, 'NonFiniteTrainingError')
+    assert error.startswith('training stopped at iteration ')
     assert '(epoch 2, batch ' in error
     assert f'the last checkpoint, {work}/epoch_1.pth, is from before it' in (
         error)
@@ -103,6 +122,22 @@ def test_divergence_stops_with_an_error_and_keeps_the_good_checkpoint(
     assert all(
         torch.isfinite(value).all()
         for value in weights['state_dict'].values())
+
+
+@pytest.mark.parametrize('tool', TOOLS)
+def test_a_head_of_another_number_of_classes_is_refused_before_training(
+        toy_root, tmp_path, tool):
+    config = tiny_config(
+        tmp_path, toy_root,
+        extra='model = dict(roi_head=dict(bbox_head=dict(num_classes=4)))\n')
+    work = tmp_path / 'work'
+    error = stopped(
+        tool, tool_command(tool, 'train.py', config, '--work-dir', work),
+        tmp_path, 'DatasetError')
+    assert error.startswith('model.roi_head.bbox_head.num_classes=4, but '
+                            'train_dataloader.dataset.metainfo has 3 '
+                            'classes')
+    assert not list(work.rglob('*.pth'))
 
 
 def test_faulty_toy_set_trains_or_stops_as_documented(tmp_path):

@@ -2,7 +2,7 @@
 test-only ones for tools/test.py alone, then MMDetection's."""
 from pathlib import Path
 
-from senet_mmdet.apis.tools import FLAGS, TEST_FLAGS
+from senet_mmdet.cli import FLAGS, TEST_FLAGS
 
 from .utils import tool_in_process
 

@@ -14,8 +14,13 @@ from types import ModuleType
 
 import torch
 
+import mmdet
+
 REPO = Path(__file__).parents[2]
 TOOLS = REPO / 'tools'
+# MMDetection's own tools/train.py and tools/test.py, as the mmdet package
+# ships them.
+MMDET_TOOLS = Path(mmdet.__file__).parent / '.mim' / 'tools'
 TOY = REPO / 'configs' / 'toy'
 FASTER = TOY / 'faster-rcnn_se-r18_fpn-lean_8e_toy-shapes.py'
 FASTER_PLAIN = TOY / 'faster-rcnn_r18_fpn-lean_8e_toy-shapes.py'
@@ -117,6 +122,17 @@ def failing_in_process(name: str, *args,
 
 def python_tool(name, *args) -> list:
     return [sys.executable, str(TOOLS / name), *map(str, args)]
+
+
+def mmdet_tool(name, *args) -> list:
+    """``python <mmdet>/.mim/tools/NAME ARGS``: MMDetection's own tool."""
+    return [sys.executable, str(MMDET_TOOLS / name), *map(str, args)]
+
+
+def tool_command(tool: str, name: str, *args) -> list:
+    """``name`` (train.py, test.py) of ``tool``: ``'ours'`` (tools/) or
+    ``'mmdet'`` (:func:`mmdet_tool`)."""
+    return (mmdet_tool if tool == 'mmdet' else python_tool)(name, *args)
 
 
 def load_tool(path: Path) -> ModuleType:

@@ -1,7 +1,8 @@
 """What seeding each sample costs: a config's training dataset loaded
-sample by sample as torch loads it, and as tools/train.py loads it (each
-sample inside generators seeded from (seed, epoch, index),
-senet_mmdet/datasets/seeding.py), interleaved, beside the seeding alone.
+sample by sample as torch loads it, and as SafeRunner's training loads it
+(each sample inside generators seeded from (seed, epoch, index):
+SeededDataset, senet_mmdet/datasets/seeding.py), interleaved, beside the
+seeding alone.
 
     python tools/analysis/sample_seeding_cost.py CONFIG [--samples 50]
         [--rounds 5] [--cfg-options K=V ...]
@@ -21,10 +22,10 @@ from mmengine.registry import init_default_scope
 
 import senet_mmdet  # noqa: F401  (registers the datasets)
 from mmdet.registry import DATASETS
-from senet_mmdet.apis.tools import load_config
-from senet_mmdet.datasets.seeding import (SeededSamples,
-                                          forked_random_states, sample_seed,
-                                          seed_random_generators)
+from senet_mmdet.apis.config import load_config
+from senet_mmdet.datasets import SeededDataset
+from senet_mmdet.randomness import (forked_random_states, sample_seed,
+                                    seed_random_generators)
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,9 +71,9 @@ def main() -> None:
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     indices = [index % len(dataset) for index in range(args.samples)]
     seeded = [(index, sample_seed(0, 1, index)) for index in indices]
-    seeded_samples = SeededSamples(dataset)
+    seeded_dataset = SeededDataset(dataset)
     loads = dict(plain=dataset.__getitem__,
-                 seeded=lambda index: seeded_samples([index]),
+                 seeded=seeded_dataset.__getitem__,
                  fork=fork_only, seed=seed_only)
     times = {name: [] for name in loads}
     for round_ in range(args.rounds + 1):

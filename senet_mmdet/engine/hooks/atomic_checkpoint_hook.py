@@ -2,14 +2,12 @@
 at any moment."""
 import errno
 import glob
-import json
 import os
 import os.path as osp
 import shutil
 from typing import List, Optional, Sequence
 
 import torch
-from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
@@ -17,33 +15,15 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
 from mmdet.registry import HOOKS
-from senet_mmdet.datasets.seeding import random_states
-from ..checkpoint import (PARTIAL_SUFFIX, CheckpointError,
-                          commit_checkpoint, from_weights_only,
-                          to_weights_only, write_text_atomically)
+from ..checkpoint import (PARTIAL_SUFFIX, commit_checkpoint,
+                          from_weights_only, to_weights_only,
+                          write_text_atomically)
+from ..evaluation_ledger import EvaluationLedger
 from ..loops import ResumableEpochBasedTrainLoop
-from ..signals import DEFAULT_SIGNALS, StopRequests
-
-# The exit status of a run that a signal stopped after saving: EX_TEMPFAIL
-# of sysexits.h, "try again later". tools/slurm_batch.sh requeues on it.
-RESUMABLE_EXIT_CODE = 75
-# Where a checkpoint written mid-epoch keeps what resuming needs.
-RESUME_KEY = 'senet_mmdet_resume'
-# Epochs whose evaluation finished, in the work dir: an evaluation that a
-# kill or a signal interrupted is run again when the run resumes.
-EVALUATED_FILE = 'evaluated_epochs.json'
-# Written when a signal stopped the run: a restart of the job in place by an
-# elastic launcher (torchrun --max-restarts) stops at once instead of
-# training until the launcher's hard kill.
-STOPPED_FILE = 'stopped_on_signal.json'
-# A checkpoint written within an epoch: the epoch in progress (from 1) and
-# the iterations done (as in mmengine's iter_N.pth).
-MID_EPOCH_TEMPLATE = 'epoch_{}_iter_{}.pth'
-
-
-class TrainingInterrupted(Exception):
-    """A signal stopped the run after its checkpoint was saved; the
-    message says where and how to resume."""
+from ..resume_state import (MID_EPOCH_TEMPLATE, mid_epoch_meta,
+                            resume_state, resume_within_epoch)
+from ..signals import DEFAULT_SIGNALS
+from ..stop_guard import RESUME_HINT, StopGuard
 
 
 class CheckpointSaveError(RuntimeError):
@@ -61,12 +41,14 @@ def tensor_bytes(state) -> int:
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """Save checkpoints as :class:`CheckpointHook` does (same arguments),
-    so that no event loses more than it must:
+    so that no event loses more than it must.
+
+    The hook writes; the other jobs are parts it calls:
 
     - each checkpoint is written to ``<name>.partial``, loaded back, forced
       to disk and only then renamed to its name (a kill mid-save leaves the
       previous checkpoints as they were; mmengine writes in place);
-    - checkpoints beyond ``max_keep_ckpts`` are deleted after the new one is
+      checkpoints beyond ``max_keep_ckpts`` are deleted after the new one is
       complete (mmengine deletes first), and ``last_checkpoint`` is replaced
       atomically after that, so it always names a complete file;
     - the file loads with ``torch.load(weights_only=True)``
@@ -75,21 +57,19 @@ class AtomicCheckpointHook(CheckpointHook):
     - a signal in ``save_on_signals`` stops the run at the end of the
       iteration (or evaluation batch) it arrives in, on every rank at the
       same one; the run saves (unless its newest checkpoint is of that
-      iteration) and raises :class:`TrainingInterrupted`, which our
-      ``tools/train.py`` turns into exit status 75. In an epoch-based run
-      that checkpoint is written mid-epoch (``epoch_E_iter_N.pth``) with the
-      batches done and every rank's random generators, from which
-      :class:`ResumableEpochBasedTrainLoop` continues exactly;
-    - ``mid_epoch_interval=N`` also writes such a checkpoint every N
-      iterations, keeping only the newest, so a kill -9 loses at most N
-      iterations;
+      iteration) and stops (:class:`~senet_mmdet.engine.stop_guard.
+      StopGuard`), which :class:`~senet_mmdet.engine.SafeRunner` turns into
+      exit status 75 under any tool; a restart in place of the stopped job
+      by an elastic launcher stops again;
+    - in an epoch-based run that checkpoint is written mid-epoch
+      (``epoch_E_iter_N.pth``) with the batches done and every rank's
+      random generators (:mod:`~senet_mmdet.engine.resume_state`), from
+      which :class:`ResumableEpochBasedTrainLoop` continues exactly;
+      ``mid_epoch_interval=N`` also writes one every N iterations, keeping
+      only the newest, so a kill -9 loses at most N iterations;
     - an evaluation that did not finish (killed or signalled) runs again
-      when the run resumes from the checkpoint before it;
-    - a signal asks the job to stop, also under an elastic launcher: when
-      torchrun restarts the workers in place after they stopped with status
-      75 (``TORCHELASTIC_RESTART_COUNT`` > 0 and ``stopped_on_signal.json``
-      in the work dir), they stop again before training, with status 75;
-      a new job (restart count 0) resumes;
+      when the run resumes from the checkpoint before it
+      (:class:`~senet_mmdet.engine.evaluation_ledger.EvaluationLedger`);
     - a full disk removes the fragment at once and stops the run with
       :class:`CheckpointSaveError`, naming the space needed and free; the
       previous checkpoint stays. Before training, a work dir with less free
@@ -113,7 +93,7 @@ class AtomicCheckpointHook(CheckpointHook):
                  mid_epoch_interval: int = 0,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.stop_requests = StopRequests(save_on_signals)
+        self.stop_guard = StopGuard(save_on_signals)
         if not isinstance(mid_epoch_interval, int) or mid_epoch_interval < 0:
             raise ValueError(
                 f'mid_epoch_interval={mid_epoch_interval!r}: give the '
@@ -122,10 +102,13 @@ class AtomicCheckpointHook(CheckpointHook):
         self.mid_epoch_interval = mid_epoch_interval
         self._resume: Optional[dict] = None
         self._saved_iter = -1
+        # Set in before_train: a test or validation run alone has no
+        # training loop, whose evaluations are not the run's to record.
+        self._ledger: Optional[EvaluationLedger] = None
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
-        self._stop_a_restart_after_a_stop(runner)
+        self.stop_guard.refuse_a_restart(runner.work_dir)
         if self._atomic() and is_main_process():
             # Fragments of saves that a kill interrupted.
             for fragment in glob.glob(
@@ -133,21 +116,23 @@ class AtomicCheckpointHook(CheckpointHook):
                 os.remove(fragment)
             self._warn_if_short_of_space(runner)
         if self._within_epoch(runner) or self._iteration_based(runner):
-            self.stop_requests.install()
-        elif self.stop_requests.numbers or self.mid_epoch_interval:
+            self.stop_guard.install()
+        elif self.stop_guard.requests.numbers or self.mid_epoch_interval:
             runner.logger.warning(
                 'save_on_signals and mid_epoch_interval need '
                 "train_cfg.type='ResumableEpochBasedTrainLoop' in an "
-                "epoch-based run (senet_mmdet's tools/train.py sets it): "
+                "epoch-based run (runner_type='SafeRunner' sets it): "
                 'signals are left to their default action and no '
                 'mid-epoch checkpoint is written')
+        if isinstance(runner.train_loop, EpochBasedTrainLoop):
+            self._ledger = EvaluationLedger(runner.work_dir)
         self._saved_iter = runner.iter
         resume, self._resume = self._resume, None
         if runner.iter == 0:
             # Nothing was resumed (load_from only loads the weights).
             return
         if resume is not None:
-            self._resume_within_epoch(runner, resume)
+            resume_within_epoch(runner, resume)
         elif self._evaluation_was_cut_short(runner):
             runner.logger.info(
                 f'the evaluation after epoch {runner.epoch} did not finish '
@@ -155,7 +140,7 @@ class AtomicCheckpointHook(CheckpointHook):
             runner.val_loop.run()
 
     def after_train(self, runner) -> None:
-        self.stop_requests.uninstall()
+        self.stop_guard.uninstall()
         super().after_train(runner)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -164,7 +149,7 @@ class AtomicCheckpointHook(CheckpointHook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         from_weights_only(checkpoint)
         # Applied in before_train, once the loop knows it resumed.
-        self._resume = checkpoint.get('meta', {}).get(RESUME_KEY)
+        self._resume = resume_state(checkpoint)
 
     def after_train_iter(self,
                          runner,
@@ -173,13 +158,15 @@ class AtomicCheckpointHook(CheckpointHook):
                          outputs=None) -> None:
         super().after_train_iter(runner, batch_idx, data_batch, outputs)
         done = runner.iter + 1
-        signal_name = self.stop_requests.agreed()
+        signal_name = self.stop_guard.agreed()
         if self._within_epoch(runner):
             periodic = (self.mid_epoch_interval
                         and done % self.mid_epoch_interval == 0
                         and not self._epoch_checkpoint_due(runner, batch_idx))
             if periodic or signal_name:
-                self._save_mid_epoch(runner, done, batch_idx + 1)
+                self._write(
+                    runner, MID_EPOCH_TEMPLATE.format(runner.epoch + 1, done),
+                    mid_epoch_meta(runner.epoch, done, batch_idx + 1))
         elif (signal_name and self._iteration_based(runner)
               and self._saved_iter != done):
             # An ordinary iter_N.pth, which mmengine resumes at that
@@ -187,16 +174,17 @@ class AtomicCheckpointHook(CheckpointHook):
             self._save_checkpoint_with_step(
                 runner, done, meta=dict(epoch=runner.epoch, iter=done))
         if signal_name:
-            self._stop(runner, signal_name,
-                       f'iteration {done} (epoch {runner.epoch + 1}, '
-                       f'batch {batch_idx + 1})')
+            self.stop_guard.stop(
+                runner.work_dir, signal_name,
+                f'iteration {done} (epoch {runner.epoch + 1}, '
+                f'batch {batch_idx + 1})', self.last_ckpt)
 
     def after_val_iter(self,
                        runner,
                        batch_idx: int,
                        data_batch=None,
                        outputs=None) -> None:
-        signal_name = self.stop_requests.agreed()
+        signal_name = self.stop_guard.agreed()
         if not signal_name:
             return
         if self._saved_iter != runner.iter:
@@ -210,23 +198,19 @@ class AtomicCheckpointHook(CheckpointHook):
                     meta)
             else:
                 self._save_checkpoint_with_step(runner, runner.iter, meta)
-        if self._epoch_based(runner):
+        if self._ledger is not None:
             where = (f'evaluation batch {batch_idx + 1} after epoch '
                      f'{runner.epoch}; the evaluation runs again on resume')
         else:
             where = (f'evaluation batch {batch_idx + 1} after iteration '
                      f'{runner.iter}')
-        self._stop(runner, signal_name, where)
+        self.stop_guard.stop(runner.work_dir, signal_name, where,
+                             self.last_ckpt)
 
     def after_val_epoch(self, runner, metrics) -> None:
         super().after_val_epoch(runner, metrics)
-        if not is_main_process() or not self._epoch_based(runner):
-            return
-        path = osp.join(runner.work_dir, EVALUATED_FILE)
-        evaluated = self._evaluated(runner)
-        if runner.epoch not in evaluated:
-            write_text_atomically(
-                path, json.dumps(sorted([*evaluated, runner.epoch])))
+        if self._ledger is not None:
+            self._ledger.record(runner.epoch)
 
     def _atomic(self) -> bool:
         return isinstance(self.file_backend, LocalBackend)
@@ -239,12 +223,6 @@ class AtomicCheckpointHook(CheckpointHook):
     def _iteration_based(runner) -> bool:
         return isinstance(runner.train_loop, IterBasedTrainLoop)
 
-    @staticmethod
-    def _epoch_based(runner) -> bool:
-        # runner.train_loop builds the loop when first read: look at the
-        # attribute, which a test or validation run leaves as a config.
-        return isinstance(runner._train_loop, EpochBasedTrainLoop)
-
     def _epoch_checkpoint_due(self, runner, batch_idx: Optional[int]) -> bool:
         """Whether the epoch ends (after ``batch_idx``, if given) with an
         epoch checkpoint, as :meth:`after_train_epoch` decides."""
@@ -255,15 +233,12 @@ class AtomicCheckpointHook(CheckpointHook):
             self.every_n_epochs(runner, self.interval, self.save_begin) or
             (self.save_last and self.is_last_train_epoch(runner)))
 
-    def _save_mid_epoch(self, runner, done: int, batches: int) -> None:
-        """Write ``epoch_{e}_iter_{done}.pth`` with what resuming within
-        the epoch needs."""
-        # Every rank's generators: their states differ once the data do.
-        states = all_gather_object(random_states())
-        meta = dict(epoch=runner.epoch, iter=done)
-        meta[RESUME_KEY] = dict(batches=batches, random_states=states)
-        self._write(runner, MID_EPOCH_TEMPLATE.format(runner.epoch + 1, done),
-                    meta)
+    def _evaluation_was_cut_short(self, runner) -> bool:
+        """Whether the evaluation scheduled after the resumed epoch has no
+        record of finishing."""
+        if runner.val_loop is None or self._ledger is None:
+            return False
+        return self._ledger.cut_short(runner.train_loop, runner.epoch)
 
     def _remove_other_mid_epoch_files(self) -> None:
         """Once a newer checkpoint is complete, the mid-epoch ones before
@@ -273,74 +248,6 @@ class AtomicCheckpointHook(CheckpointHook):
                          MID_EPOCH_TEMPLATE.format('*', '*'))):
             if path != self.last_ckpt:
                 os.remove(path)
-
-    def _resume_within_epoch(self, runner, resume: dict) -> None:
-        if not self._within_epoch(runner):
-            raise CheckpointError(
-                'the checkpoint was written in the middle of an epoch; '
-                "resuming it needs train_cfg.type='ResumableEpochBasedTrain"
-                "Loop' (senet_mmdet's tools/train.py sets it)")
-        states = resume['random_states']
-        if len(states) != get_world_size():
-            runner.logger.warning(
-                f'the checkpoint was written by {len(states)} processes and '
-                f'this run has {get_world_size()}: it resumes at the same '
-                'batch, but with other random numbers than an '
-                'uninterrupted run')
-            states = [None] * get_world_size()
-        runner.train_loop.resume_within_epoch(resume['batches'],
-                                              states[get_rank()])
-        runner.logger.info(
-            f'resuming epoch {runner.epoch + 1} after its batch '
-            f'{resume["batches"]} of {len(runner.train_dataloader)}')
-
-    def _evaluated(self, runner) -> List[int]:
-        path = osp.join(runner.work_dir, EVALUATED_FILE)
-        if not osp.isfile(path):
-            return []
-        with open(path) as file:
-            return json.load(file)
-
-    def _evaluation_was_cut_short(self, runner) -> bool:
-        """Whether the evaluation scheduled after the resumed epoch has no
-        record of finishing."""
-        loop = runner.train_loop
-        if runner.val_loop is None or not self._epoch_based(runner):
-            return False
-        epoch = runner.epoch
-        scheduled = epoch >= loop.val_begin and (
-            epoch % loop.val_interval == 0 or epoch == loop.max_epochs)
-        return scheduled and epoch not in self._evaluated(runner)
-
-    def _stop_a_restart_after_a_stop(self, runner) -> None:
-        path = osp.join(runner.work_dir, STOPPED_FILE)
-        restart = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0))
-        if restart and osp.isfile(path):
-            with open(path) as file:
-                stopped = json.load(file)
-            raise TrainingInterrupted(
-                f'{stopped["signal"]} stopped this job after '
-                f'{stopped["where"]} and the launcher restarted it in place '
-                f'(restart {restart}): not training again, since a signal '
-                'asks the job to stop. Start a new job with --resume to go '
-                f'on from {stopped["checkpoint"]}')
-        if is_main_process() and osp.isfile(path):
-            os.remove(path)
-
-    def _stop(self, runner, signal_name: str, where: str) -> None:
-        self.stop_requests.ignore()
-        if is_main_process():
-            write_text_atomically(
-                osp.join(runner.work_dir, STOPPED_FILE),
-                json.dumps(dict(signal=signal_name, where=where,
-                                checkpoint=self.last_ckpt)))
-        command = (f'python tools/train.py {runner.cfg.filename} --work-dir '
-                   f'{runner.work_dir} --resume')
-        raise TrainingInterrupted(
-            f'{signal_name} received: training stopped after {where}; '
-            f'{self.last_ckpt} holds everything up to there (named in '
-            f'{osp.join(runner.work_dir, "last_checkpoint")}). Resume with '
-            f'{command} (with the same launcher and processes)')
 
     def _outdated(self, runner, step: int) -> List[str]:
         """Update the kept steps for a save at ``step`` as mmengine does,
@@ -430,8 +337,7 @@ class AtomicCheckpointHook(CheckpointHook):
             f'{self._checkpoint_bytes(runner):,} bytes and '
             f'{free:,} bytes are free; the unfinished file was removed and '
             f'{kept} (last_checkpoint names the newest). Free space, then '
-            f'resume with python tools/train.py {runner.cfg.filename} '
-            f'--work-dir {runner.work_dir} --resume')
+            f'{RESUME_HINT}')
 
     def _warn_if_short_of_space(self, runner) -> None:
         needed = 2 * self._checkpoint_bytes(runner)

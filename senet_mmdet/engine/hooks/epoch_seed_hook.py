@@ -1,17 +1,10 @@
 """Reseed every training epoch: a resumed run repeats an uninterrupted one."""
-import numpy as np
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.runner import set_random_seed
 
 from mmdet.registry import HOOKS
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """An independent 32-bit seed for ``epoch`` of a run seeded ``seed``
-    (not ``seed + epoch``, which would give seed 1's first epoch the
-    random numbers of seed 0's second)."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+from senet_mmdet.randomness import epoch_seed
 
 
 @HOOKS.register_module()
@@ -25,9 +18,8 @@ class EpochSeedHook(Hook):
     RoI sampling) than an uninterrupted run: losses diverged from the first
     resumed iteration. Reseeding at each epoch makes epoch ``e`` start
     alike in both. Data augmentation does not draw from these generators:
-    each sample has its own
-    (:class:`~senet_mmdet.engine.ResumableEpochBasedTrainLoop`), so
-    dataloader workers, persistent or not, need no reseeding.
+    each sample has its own (:class:`~senet_mmdet.datasets.SeededDataset`),
+    so dataloader workers, persistent or not, need no reseeding.
     """
 
     priority = 'VERY_HIGH'

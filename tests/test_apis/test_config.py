@@ -1,4 +1,4 @@
-from senet_mmdet.apis.tools import load_config
+from senet_mmdet.apis.config import load_config
 from ..test_tools.utils import REPO
 
 GENERIC = REPO / 'configs' / 'senet' / 'faster-rcnn_se-r50_fpn_1x_coco.py'
