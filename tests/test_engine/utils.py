@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 
@@ -65,17 +66,21 @@ def train_with_stock_mmengine(work_dir) -> str:
     CheckpointHook (no senet_mmdet component) and return its last
     checkpoint: a file as any mmengine run writes it, message hub history
     and scheduler milestones included."""
-    runner = Runner(
-        model=TinyModel(),
-        work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=TinyDataset(),
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=2),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-        param_scheduler=dict(type='MultiStepLR', milestones=[1]),
-        train_cfg=dict(by_epoch=True, max_epochs=2),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook')),
-        default_scope='mmengine')
-    runner.train()
+    # The Runner makes its scope the current one; restored afterwards, so
+    # that later tests building our models through MMDetection's registry
+    # do not look them up in mmengine's.
+    with DefaultScope.overwrite_default_scope('mmengine'):
+        runner = Runner(
+            model=TinyModel(),
+            work_dir=str(work_dir),
+            train_dataloader=dict(
+                dataset=TinyDataset(),
+                sampler=dict(type='DefaultSampler', shuffle=True),
+                batch_size=2),
+            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+            param_scheduler=dict(type='MultiStepLR', milestones=[1]),
+            train_cfg=dict(by_epoch=True, max_epochs=2),
+            default_hooks=dict(checkpoint=dict(type='CheckpointHook')),
+            default_scope='mmengine')
+        runner.train()
     return os.path.join(str(work_dir), 'epoch_2.pth')
