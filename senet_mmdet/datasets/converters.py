@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .check import DatasetError, DatasetWarning, listing
+from .check import DatasetError, DatasetWarning, listed
 
 # Pascal VOC's optional object fields: missing means the default; ``difficult``
 # objects are kept as COCO ``iscrowd`` (ignored in training and evaluation,
@@ -132,7 +132,7 @@ def read_voc(xml_path: str, image_dir: Optional[str] = None) -> LabeledImage:
                 entry=f'object {index}'))
     if empty:
         warnings.warn(
-            f'{xml_path}: empty optional tags read as 0: {listing(empty)} '
+            f'{xml_path}: empty optional tags read as 0: {listed(empty)} '
             '(write 0 or 1, or leave the tag out)', DatasetWarning)
     return image
 
@@ -272,12 +272,12 @@ def clip_boxes(images: Iterable[LabeledImage]) -> None:
     if clipped:
         warnings.warn(
             f'{len(clipped)} box(es) reach outside their image and were '
-            f'clipped to it: {listing(clipped)}', DatasetWarning)
+            f'clipped to it: {listed(clipped)}', DatasetWarning)
     if dropped:
         warnings.warn(
             f'{len(dropped)} box(es) have no area (xmax <= xmin or ymax <= '
             f'ymin, or wholly outside the image) and were dropped: '
-            f'{listing(dropped)}; fix them in the source to keep them',
+            f'{listed(dropped)}; fix them in the source to keep them',
             DatasetWarning)
 
 
@@ -301,7 +301,7 @@ def to_coco(images: Sequence[LabeledImage],
     if unknown:
         raise DatasetError(
             f'{len(unknown)} box(es) have labels that are not among the '
-            f'classes {list(classes)}: {listing(unknown)}; add the labels '
+            f'classes {list(classes)}: {listed(unknown)}; add the labels '
             'to the classes or map them onto one (--map NAME=CLASS)')
     coco = dict(images=[], annotations=[],
                 categories=[dict(id=category[name], name=name)
