@@ -113,6 +113,53 @@ def test_fewer_gpus_warn_of_the_protocol_change_and_the_fix():
     assert '218 GPU-hours, 54.6 h on 4 GPUs' in result.stdout
 
 
+
+def quoted_gpu_hours() -> dict:
+    """The last cell of each row of docs/reproduce.md's GPU-hours table:
+    ``{protocol: {label: hours, 'total': hours, 'wall': hours}}``."""
+    quoted = {}
+    page = (REPO / 'docs' / 'reproduce.md').read_text()
+    section = page.split('## GPU-hours')[1].split('\n## ')[0]
+    for protocol, cell in re.findall(r'^\| `([\w-]+)` \|.*\| ([^|]+) \|$',
+                                     section, re.MULTILINE):
+        runs, total = cell.split('; ')
+        figures = {label: int(hours) for label, hours in
+                   re.findall(r'((?:SE-)?R-\d+) (\d+)', runs)}
+        figures['total'] = int(re.match(r'(\d+) in all', total)[1])
+        wall = re.search(r'(\d+) h on 8 GPUs', total)
+        if wall:
+            figures['wall'] = int(wall[1])
+        quoted[protocol] = figures
+    return quoted
+
+
+def printed_gpu_hours(out: str) -> dict:
+    """The same figures as the dry run prints them for 8 GPUs."""
+    printed = {}
+    for se, depth, hours in re.findall(
+            r'^    \S+?_(se-)?r(\d+)[-_]\S*: (\d+) GPU-hours', out,
+            re.MULTILINE):
+        printed[f'{"SE-" if se else ""}R-{depth}'] = int(hours)
+    total = re.search(r'total: (\d+) GPU-hours, (\d+) h on 8 GPUs', out)
+    printed.update(total=int(total[1]), wall=int(total[2]))
+    return printed
+
+
+def test_the_docs_quote_the_gpu_hours_the_dry_run_prints():
+    quoted = quoted_gpu_hours()
+    tool = load_tool(REPO / 'tools' / TOOL)
+    assert sorted(quoted) == sorted(tool.PROTOCOLS)
+    for protocol, figures in quoted.items():
+        result = reproduce('--protocol', protocol, '--gpus', '8',
+                           '--dry-run')
+        assert result.returncode == 0, result.stderr
+        printed = printed_gpu_hours(result.stdout)
+        assert len(figures) >= len(tool.PROTOCOLS[protocol].runs) + 1
+        assert figures == {label: printed[label] for label in figures}, (
+            f'docs/reproduce.md quotes {figures} for {protocol}; the dry '
+            f'run prints {printed}')
+
+
 @pytest.mark.parametrize('args, message', [
     (['--protocol', 'table9'],
      "unknown protocol 'table9'; choose one of: tpami-table7 (journal"),
