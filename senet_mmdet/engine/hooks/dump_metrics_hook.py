@@ -52,7 +52,7 @@ class DumpMetricsHook(Hook):
         description['parameters'] = sum(p.numel() for p in model.parameters())
         record = dict(
             config=runner.cfg.filename,
-            checkpoint=runner._load_from,
+            checkpoint=runner.cfg.get('load_from'),
             model=description,
             metrics=metrics or {})
         with open(osp.join(runner.work_dir, self.out_file), 'w') as file:
