@@ -413,12 +413,14 @@ def batch_warning(protocol: Protocol, plans: List[Plan], args) -> List[str]:
     ]
 
 
-def gpu_hours(run: Run, iterations: int) -> float:
+def gpu_hours(run: Run, iterations: int, batch_ratio: float = 1.0) -> float:
     """Published seconds per iteration x iterations x GPUs, times SE's
-    step ratio for an SE run."""
+    step ratio for an SE run. The published speed is for the protocol's
+    batch; ``batch_ratio`` (a total batch / the protocol's) scales it as
+    if the time per image stayed the same."""
     time_ = run.train_time
     hours = time_.seconds_per_iter * iterations * time_.gpus / 3600
-    return hours * (SE_STEP_RATIO if run.se else 1.0)
+    return hours * batch_ratio * (SE_STEP_RATIO if run.se else 1.0)
 
 
 def print_plan(protocol: Protocol, plans: List[Plan], args) -> None:
@@ -435,11 +437,19 @@ def print_plan(protocol: Protocol, plans: List[Plan], args) -> None:
     print(f'  runs: {len(protocol.runs)} configs x {args.seeds} seed(s) in '
           f'{osp.abspath(args.work_dir)}')
     total = 0.0
-    print('  estimated GPU-hours (published seconds per iteration x '
-          f'{protocol.iterations} iterations; your wall time assumes your '
-          'GPUs are as fast as the published ones and scale linearly):')
+    batch = total_batch(first, args)
+    print('  estimated GPU-hours (published seconds per iteration at the '
+          f'protocol\'s batch of {protocol.batch} x {protocol.iterations} '
+          'iterations; your wall time assumes your GPUs are as fast as the '
+          'published ones and scale linearly):')
+    if batch != protocol.batch:
+        print(f'    your total batch is {batch}, not the protocol\'s '
+              f'{protocol.batch}: the figures below are scaled by '
+              f'{batch}/{protocol.batch}, assuming each image costs the '
+              'published time (linear throughput per image); they '
+              'estimate another protocol, not the paper\'s')
     for run in protocol.runs:
-        hours = gpu_hours(run, protocol.iterations)
+        hours = gpu_hours(run, protocol.iterations, batch / protocol.batch)
         total += hours * args.seeds
         time_ = run.train_time
         print(f'    {config_name(run.config)}: {hours:.0f} GPU-hours, '

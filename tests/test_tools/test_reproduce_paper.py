@@ -109,8 +109,39 @@ def test_fewer_gpus_warn_of_the_protocol_change_and_the_fix():
             "protocol's 16: this changes the protocol") in warning
     assert '--auto-scale-lr' in warning and '8/16' in warning
     assert '--cfg-options train_dataloader.batch_size=4 keeps' in warning
-    # The GPU-hours stay; the wall time doubles.
-    assert '218 GPU-hours, 54.6 h on 4 GPUs' in result.stdout
+    # Half the protocol's batch: half its GPU-hours, the same wall time.
+    assert "your total batch is 8, not the protocol's 16" in result.stdout
+    assert '109 GPU-hours, 27.3 h on 4 GPUs' in result.stdout
+
+
+@pytest.mark.parametrize('args, batch, run_hours, total', [
+    # 0.546 s/iter x 180k x 8 GPUs = 218.4 GPU-hours at 16 images.
+    (['--gpus', '8'], 16, '218 GPU-hours, 27.3 h on 8 GPUs',
+     'total: 985 GPU-hours, 123 h on 8 GPUs'),
+    # 16 images on 4 GPUs: the protocol's cost, twice the wall time.
+    (['--gpus', '4', '--cfg-options', 'train_dataloader.batch_size=4'], 16,
+     '218 GPU-hours, 54.6 h on 4 GPUs',
+     'total: 985 GPU-hours, 246 h on 4 GPUs'),
+    # 2 images per iteration: 218.4 x 2/16.
+    (['--gpus', '1'], 2, '27 GPU-hours, 27.3 h on 1 GPUs',
+     'total: 123 GPU-hours, 123 h on 1 GPUs'),
+    # 32 images per iteration: 218.4 x 32/16.
+    (['--launcher', 'slurm', '--nodes', '2'], 32,
+     '437 GPU-hours, 27.3 h on 16 GPUs',
+     'total: 1970 GPU-hours, 123 h on 16 GPUs'),
+])
+def test_gpu_hours_follow_the_total_batch_and_say_when_it_is_not_the_paper(
+        args, batch, run_hours, total):
+    result = reproduce('--protocol', 'tpami-table7', *args, '--dry-run')
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f'{TABLE7.format("r50")}: {run_hours} (0.546 s/iter' in out
+    assert total in out
+    caveat = (f"your total batch is {batch}, not the protocol's 16: the "
+              f'figures below are scaled by {batch}/16, assuming each image '
+              'costs the published time (linear throughput per image); '
+              "they estimate another protocol, not the paper's")
+    assert (caveat in out) == (batch != 16)
 
 
 
