@@ -8,6 +8,7 @@ available, on the GPU too: an mmcv built without its CUDA ops (no nvcc at
 build time, or no GPU visible to the build and no FORCE_CUDA=1) imports and
 runs on the CPU, and would fail only when a detector first runs on the GPU.
 """
+import argparse
 import sys
 
 import torch
@@ -98,6 +99,8 @@ def check_registry() -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.parse_args()
     for check in (check_torchvision, check_mmcv, check_registry):
         print(check())
 

@@ -44,3 +44,19 @@ def test_tile_coco_help_describes_small_images_in_whole_sentences():
     assert ('an image no larger than a tile stays whole, so this also splits '
             'a dataset of small images') in text
     assert 'into tiles (and,' not in text
+
+
+def test_deploy_help_gives_its_whole_first_paragraph_and_every_argument():
+    result = tool_in_process('deployment/deploy.py', '--help', cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = ' '.join(result.stdout.split())
+    assert ('check its detections in onnxruntime against PyTorch.' in text)
+    assert 'the MMDetection model config' in text
+    assert 'where end2end.onnx and report.json are written' in text
+
+
+def test_check_install_help_describes_the_check_and_runs_nothing():
+    result = tool_in_process('check_install.py', '--help', cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'Check that the installed stack imports' in result.stdout
+    assert 'nms and roi_align run' not in result.stdout

@@ -90,8 +90,9 @@ class DeployError(Exception):
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config')
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument(
+        'config', help='the MMDetection model config (.py) to export')
     parser.add_argument(
         'checkpoint', nargs='?',
         help='trained weights (.pth); without them the weights are random '
@@ -105,7 +106,10 @@ def parse_args() -> argparse.Namespace:
         'configs/deploy/detection_onnxruntime_dynamic.py, or '
         'instance-seg_onnxruntime_dynamic.py beside it for a model with '
         'a mask head)')
-    parser.add_argument('--work-dir', default='work_dirs/deploy')
+    parser.add_argument(
+        '--work-dir', default='work_dirs/deploy',
+        help='where end2end.onnx and report.json are written (default '
+        'work_dirs/deploy)')
     parser.add_argument(
         '--score-thr', type=float, default=0.3,
         help='lowest score checked against MMDetection (default 0.3)')
