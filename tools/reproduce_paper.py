@@ -790,48 +790,63 @@ def submit_all(plans: List[Plan], args) -> None:
           f'{osp.abspath(args.work_dir)}/table.md')
 
 
+def table_command(plans: List[Plan], args) -> Tuple[List[str], str]:
+    """paper_table.py over every run, and the markdown file its output
+    goes to (it writes the JSON and the PNG itself)."""
+    root = osp.abspath(args.work_dir)
+    command = tool(osp.join('analysis', 'paper_table.py'), '--measured-only',
+                   '--json', osp.join(root, 'table.json'), '--png',
+                   osp.join(root, 'table.png'),
+                   *[plan.run_dir for plan in plans])
+    return command, osp.join(root, 'table.md')
+
+
 def tabulate(plans: List[Plan], args) -> str:
     """The table of every run (paper_table.py): markdown, JSON, PNG."""
-    root = osp.abspath(args.work_dir)
-    outputs = dict(json=osp.join(root, 'table.json'),
-                   png=osp.join(root, 'table.png'))
-    result = subprocess.run(
-        tool(osp.join('analysis', 'paper_table.py'), '--measured-only',
-             '--json', outputs['json'], '--png', outputs['png'],
-             *[plan.run_dir for plan in plans]),
-        capture_output=True, text=True, cwd=REPO)
+    command, table = table_command(plans, args)
+    result = subprocess.run(command, capture_output=True, text=True,
+                            cwd=REPO)
     if result.returncode != 0:
         sys.exit(result.stderr)
-    table = osp.join(root, 'table.md')
     with open(table, 'w') as handle:
         handle.write(result.stdout)
     print(result.stdout)
-    return f'table: {table}, {outputs["json"]}, {outputs["png"]}'
+    root = osp.dirname(table)
+    return (f'table: {table}, {osp.join(root, "table.json")}, '
+            f'{osp.join(root, "table.png")}')
+
+
+def shell_line(command: Sequence[str]) -> str:
+    """``command`` as a shell line: each word quoted, except that a word
+    naming a job-id variable (``$JOB_1``) is double-quoted, so the shell
+    that runs the line expands it."""
+    return ' '.join(f'"{word}"' if '$JOB_' in word else shlex.quote(word)
+                    for word in command)
 
 
 def print_commands(protocol: Protocol, plans: List[Plan], args) -> None:
-    """What the command would run, in order (dry run)."""
+    """What the command would run, in order (dry run): lines to paste
+    into a shell."""
     print('commands:')
     if args.launcher == 'torchrun':
         for plan in plans:
             print('  ' + shlex.join(train_command(plan, args, False)))
             print('  ' + shlex.join(test_command(
                 plan, osp.join(plan.run_dir, plan.final), args)))
-    else:
-        for index, plan in enumerate(plans):
-            print(f'  JOB_{index + 1}=$(' +
-                  shlex.join(sbatch_train_command(plan, args, index)) + ')')
-        jobs = [f'$JOB_{index}' for index in range(1, len(plans) + 1)]
-        print('  ' + shlex.join(sbatch_final_command(args, jobs,
-                                                     len(plans))))
-        print('  (the last job runs, for each run: ' + shlex.join(
-            slurm_test_command(plans[0], osp.join(plans[0].run_dir,
-                                                  plans[0].final)))
-              + ' ...)')
-    print(f'  {shlex.join(tool(osp.join("analysis", "paper_table.py")))} '
-          f'--measured-only --json {osp.abspath(args.work_dir)}/table.json '
-          f'--png {osp.abspath(args.work_dir)}/table.png RUN_DIR ... > '
-          f'{osp.abspath(args.work_dir)}/table.md')
+        command, table = table_command(plans, args)
+        print(f'  {shlex.join(command)} > {shlex.quote(table)}')
+        return
+    # Slurm opens each job's --output in the run's folder: it must exist.
+    print('  mkdir -p ' + shlex.join(plan.run_dir for plan in plans))
+    # sbatch --parsable prints the job id, which the table job waits on.
+    for index, plan in enumerate(plans):
+        print(f'  JOB_{index + 1}=$(' +
+              shlex.join(sbatch_train_command(plan, args, index)) + ')')
+    jobs = [f'$JOB_{index}' for index in range(1, len(plans) + 1)]
+    print('  ' + shell_line(sbatch_final_command(args, jobs, len(plans))))
+    print('  # the last job tests each run and writes the table: ' +
+          shlex.join(slurm_test_command(plans[0], osp.join(
+              plans[0].run_dir, plans[0].final))) + ' ...')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

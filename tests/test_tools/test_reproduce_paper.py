@@ -100,6 +100,38 @@ def test_slurm_dry_run_submits_one_requeueing_job_per_run_then_the_table(
     assert 'tools/test.py' in out and '--launcher slurm' in out
 
 
+
+def test_the_slurm_dry_run_is_a_plan_to_paste_into_a_shell(tmp_path):
+    """The printed lines, run by bash with an sbatch that records its
+    arguments: each job id reaches the table job's dependency, the table
+    job's own shell variables stay for the job, and no line is left over."""
+    calls = tmp_path / 'calls'
+    sbatch = tmp_path / 'bin' / 'sbatch'
+    sbatch.parent.mkdir()
+    sbatch.write_text('#!/bin/bash\n'
+                      f'echo "$*" >> {calls}\n'
+                      f'echo $((100 + $(wc -l < {calls})))\n')
+    sbatch.chmod(0o755)
+    work = tmp_path / 'work'
+    result = reproduce('--protocol', 'flagship-1x', '--launcher', 'slurm',
+                       '--gpus', '2', '--work-dir', work, '--dry-run')
+    assert result.returncode == 0, result.stderr
+    plan = result.stdout.split('commands:\n')[1]
+    assert 'paper_table.py' not in plan
+    shell = subprocess.run(
+        ['bash', '-euc', plan], capture_output=True, text=True,
+        env=dict(os.environ, PATH=f'{sbatch.parent}:{os.environ["PATH"]}'))
+    assert shell.returncode == 0, shell.stderr
+    train_1, train_2, table = calls.read_text().splitlines()
+    assert 'slurm_batch.sh' in train_1 and 'slurm_batch.sh' in train_2
+    assert '--dependency=afterany:101:102 ' in table
+    assert 'PYTHONPATH=' in table and '${PYTHONPATH:+:$PYTHONPATH}' in table
+    assert '--test-only' in table
+    for backbone in ('r50', 'se-r50'):
+        assert (work / f'faster-rcnn_{backbone}_fpn_1x_coco' / 'seed_0'
+                ).is_dir()
+
+
 def test_fewer_gpus_warn_of_the_protocol_change_and_the_fix():
     result = reproduce('--protocol', 'tpami-table7', '--gpus', '4',
                        '--dry-run')
