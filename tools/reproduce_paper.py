@@ -21,7 +21,8 @@ command (SIGTERM, SIGUSR1, SIGUSR2) reaches the training, which saves and
 stops, and this command then exits 75. With Slurm each unfinished run is one
 ``tools/slurm_batch.sh`` job (requeued on time limits and preemption), and
 a last job, after all of them, tests and tabulates. ``--dry-run`` prints
-the plan, the commands and the estimated GPU-hours, and runs nothing.
+the plan, the estimated GPU-hours, the data check's result and the
+commands, and runs nothing.
 """
 import argparse
 import glob
@@ -279,8 +280,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='config options for every run, passed to each '
                         'training and test')
     parser.add_argument('--dry-run', action='store_true',
-                        help='print the plan, its commands and GPU-hours; '
-                        'run nothing')
+                        help='print the plan, its GPU-hours, the data check '
+                        'and the commands; run nothing')
     parser.add_argument('--test-only', action='store_true',
                         help='train nothing: test the finished trainings '
                         'and write the table (the last Slurm job runs this)')
@@ -856,16 +857,23 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     warnings = batch_warning(protocol, plans, args)
     for line in warnings:
         print(line, file=sys.stderr)
-    if args.dry_run:
-        print_plan(protocol, plans, args)
-        print_commands(protocol, plans, args)
-        return
     missing = missing_data(protocol, {plan.run.config: plan.cfg
                                       for plan in plans})
+    incomplete = ('the data of protocol '
+                  f'{args.protocol} is incomplete (docs/reproduce.md shows '
+                  'the layout):\n  ' + '\n  '.join(missing))
+    if args.dry_run:
+        print_plan(protocol, plans, args)
+        if missing:
+            print(f'data: {incomplete}\n  (a run stops here with this '
+                  'error; the dry run goes on)')
+        else:
+            print('data: every annotation file and image folder the '
+                  'configs read is there')
+        print_commands(protocol, plans, args)
+        return
     if missing:
-        sys.exit('error: the data of protocol '
-                 f'{args.protocol} is incomplete (docs/reproduce.md shows '
-                 'the layout):\n  ' + '\n  '.join(missing))
+        sys.exit(f'error: {incomplete}')
     for plan in plans:
         claim_work_dir(plan, args.protocol)
     start = time.monotonic()

@@ -284,6 +284,28 @@ def test_missing_data_is_named_with_where_it_comes_from(tmp_path):
     assert not (tmp_path / 'work').exists()
 
 
+
+def test_the_dry_run_prints_the_data_check_and_goes_on(tmp_path):
+    coco = tmp_path / 'coco'
+    touch_coco(coco, COCO_2017[1:])
+    args = ('--protocol', 'tpami-table7', '--data-root', coco, '--work-dir',
+            tmp_path / 'work')
+    dry = reproduce(*args, '--dry-run', cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    real = reproduce(*args, cwd=tmp_path)
+    assert real.returncode == 1
+    # The same lines as the run that stops, each missing item named.
+    error = real.stderr.strip().removeprefix('error: ')
+    assert f'data: {error}\n  (a run stops here with this error; the dry ' \
+        'run goes on)\ncommands:' in dry.stdout
+    assert 'instances_train2017.json (train_dataloader' in error
+    assert not (tmp_path / 'work').exists()
+    touch_coco(coco, COCO_2017[:1])
+    complete = reproduce(*args, '--dry-run', cwd=tmp_path)
+    assert ('data: every annotation file and image folder the configs '
+            'read is there\ncommands:') in complete.stdout
+
+
 def test_the_2017_layout_where_2014_is_needed_is_named(tmp_path):
     coco = tmp_path / 'coco'
     touch_coco(coco, COCO_2017)
