@@ -135,8 +135,11 @@ DETECTRON_C4 = dict(
 
 PROTOCOLS: Dict[str, Protocol] = {
     'tpami-table7': Protocol(
-        title='journal version (TPAMI 2019), Table 7: Faster R-CNN FPN, '
-        'Detectron 2x, trained on COCO train2017, tested on val2017',
+        # arXiv 1709.01507 v4 is the journal version (SENET_FACTS.md); the
+        # READMEs cite its issue.
+        title='journal version (arXiv 1709.01507v4, IEEE TPAMI 42(8), '
+        '2020), Table 7: Faster R-CNN FPN, Detectron 2x, trained on COCO '
+        'train2017, tested on val2017',
         runs=_pairs('faster-rcnn_{backbone}-caffe_fpn_tpami-table7-2x_coco', {
             50: TrainTime(0.546, **DETECTRON_2X),
             101: TrainTime(0.647, **DETECTRON_2X),

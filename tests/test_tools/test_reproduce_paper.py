@@ -223,6 +223,18 @@ def test_the_docs_quote_the_gpu_hours_the_dry_run_prints():
             f'run prints {printed}')
 
 
+
+@pytest.mark.parametrize('readme', ['README.md', 'configs/senet/README.md'])
+def test_the_journal_version_is_cited_as_the_readmes_cite_it(readme):
+    bibtex = (REPO / readme).read_text().split('@article{hu2020senet')[1]
+    field = {name: re.search(name + r'\s*= \{(\d+)\}', bibtex)[1]
+             for name in ('volume', 'number', 'year')}
+    title = load_tool(REPO / 'tools' / TOOL).PROTOCOLS['tpami-table7'].title
+    assert title.startswith(
+        'journal version (arXiv 1709.01507v4, IEEE TPAMI '
+        f'{field["volume"]}({field["number"]}), {field["year"]}), Table 7')
+
+
 @pytest.mark.parametrize('args, message', [
     (['--protocol', 'table9'],
      "unknown protocol 'table9'; choose one of: tpami-table7 (journal"),
