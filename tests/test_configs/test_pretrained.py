@@ -135,9 +135,10 @@ def test_offline_timm_weights_stop_naming_the_download_and_the_option(
     assert 'network is unreachable (made to fail)' in message
     url = timm.models.get_pretrained_cfg('legacy_seresnet50.in1k').url
     assert url in message
-    # The offline quick starts (README and its page) download that file.
+    # README sends the offline user to the quick start that downloads it.
     readme = (REPO / 'README.md').read_text()
-    assert f'wget {url}' in readme
+    assert ('docs/configs_and_weights.md#quick-start-the-flagship-on-coco'
+            in readme)
     page = (REPO / 'docs' / 'configs_and_weights.md').read_text()
     assert f'wget {url}' in page
     assert f'cp {osp.basename(url)} ~/.cache/torch/hub/checkpoints/' in page
