@@ -18,6 +18,8 @@ LONGEST_FIRST = (
     'tests/test_configs/test_configs.py',
     'tests/test_tools/test_checkpoint_safety.py',
     'tests/test_tools/test_pipeline.py',
+    # Runs every tool's --help in a subprocess: minutes, not seconds.
+    'tests/test_docs.py',
 )
 
 

@@ -40,6 +40,7 @@ def test_test_writes_coco_metrics_json(trained, tmp_path):
                for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50'))
 
 
+@pytest.mark.launchers
 def test_mmdet_stock_tools_need_only_custom_imports(tmp_path):
     """MMDetection's own tools/train.py and tools/test.py, shipped inside
     the mmdet package, train and test the toy config: custom_imports
