@@ -27,6 +27,7 @@ checkpoints load with a bare ``torch.load(weights_only=True)`` too, and
 to disk and only then renames it over its final name.
 """
 import codecs
+import functools
 import os
 import os.path as osp
 import pickle
@@ -122,21 +123,28 @@ _NAMED_SAFE_GLOBALS = digit_version(torch.__version__) >= digit_version(
     '2.6.0')
 
 
+@functools.lru_cache(maxsize=None)
+def _fallback_allow_list() -> Dict[str, Any]:
+    """Torch's weights-only globals and :data:`MMENGINE_CHECKPOINT_GLOBALS`,
+    by name: built once, not at every global a file names."""
+    return {
+        **torch._weights_only_unpickler._get_allowed_globals(),
+        # How protocol 2 pickles bytes; torch's unpickler takes it
+        # without listing it.
+        '_codecs.encode': codecs.encode,
+        **MMENGINE_CHECKPOINT_GLOBALS
+    }
+
+
 class _AllowListUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only torch's weights-only globals and
-    :data:`MMENGINE_CHECKPOINT_GLOBALS`: the allow-list on torch < 2.6,
-    whose ``torch.load`` takes no list of its own."""
+    """An unpickler that resolves only :func:`_fallback_allow_list`'s
+    globals: the allow-list on torch < 2.6, whose ``torch.load`` takes no
+    list of its own."""
 
     def find_class(self, module: str, name: str) -> Any:
         module = {'__builtin__': 'builtins'}.get(module, module)
         path = f'{module}.{name}'
-        allowed = {
-            **torch._weights_only_unpickler._get_allowed_globals(),
-            # How protocol 2 pickles bytes; torch's unpickler takes it
-            # without listing it.
-            '_codecs.encode': codecs.encode,
-            **MMENGINE_CHECKPOINT_GLOBALS
-        }
+        allowed = _fallback_allow_list()
         if path not in allowed:
             raise pickle.UnpicklingError(
                 f'Unsupported global: GLOBAL {path} is not allow-listed')
