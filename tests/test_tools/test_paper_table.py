@@ -28,6 +28,17 @@ def write_run(folder, config, backbone, depth, ap, ap50, ap75=None,
     return folder
 
 
+def write_table7_r50_pair(tmp_path, se_ap, se_ap50):
+    """Runs of Table 7's plain R-50 (AP 0.381, AP50 0.583) and SE-R-50
+    configs in ``tmp_path/plain`` and ``tmp_path/se``."""
+    protocol = 'fpn_tpami-table7-2x_coco'
+    plain = write_run(tmp_path / 'plain', f'faster-rcnn_r50-caffe_{protocol}',
+                      'ResNet', 50, 0.381, 0.583)
+    se = write_run(tmp_path / 'se', f'faster-rcnn_se-r50-caffe_{protocol}',
+                   'SEResNet', 50, se_ap, se_ap50)
+    return plain, se
+
+
 def run_table(*args):
     return subprocess.run([sys.executable, str(TABLE), *map(str, args)],
                           capture_output=True, text=True, timeout=120)
@@ -43,11 +54,7 @@ def rows(output):
 
 
 def test_measured_cells_beside_the_paper_with_deltas(tmp_path):
-    protocol = 'fpn_tpami-table7-2x_coco'
-    plain = write_run(tmp_path / 'plain', f'faster-rcnn_r50-caffe_{protocol}',
-                      'ResNet', 50, 0.381, 0.583)
-    se = write_run(tmp_path / 'se', f'faster-rcnn_se-r50-caffe_{protocol}',
-                   'SEResNet', 50, 0.402, 0.607)
+    plain, se = write_table7_r50_pair(tmp_path, 0.402, 0.607)
     result = run_table(plain, se)
     assert result.returncode == 0, result.stderr
     table7 = result.stdout.split('### ')[1]
@@ -168,11 +175,7 @@ def test_published_recipe_runs_sit_beside_the_published_ap(tmp_path):
 
 
 def test_a_test_without_detections_counts_as_ap_0_and_says_why(tmp_path):
-    protocol = 'fpn_tpami-table7-2x_coco'
-    plain = write_run(tmp_path / 'plain', f'faster-rcnn_r50-caffe_{protocol}',
-                      'ResNet', 50, 0.381, 0.583)
-    se = write_run(tmp_path / 'se', f'faster-rcnn_se-r50-caffe_{protocol}',
-                   'SEResNet', 50, 0.4, 0.6)
+    plain, se = write_table7_r50_pair(tmp_path, 0.4, 0.6)
     # What tools/test.py writes when CocoMetric found no detection at all.
     record = json.loads((se / 'test_metrics.json').read_text())
     record['metrics'] = {}
