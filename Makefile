@@ -5,8 +5,9 @@
 # make test-launchers: tools/dist_*.sh as two torchrun nodes and
 #               tools/slurm_*.sh on a local Slurm cluster (needs slurm-wlm
 #               and munge: .ci/run installs them), a rank killed on each;
-#               both rehearsals of tools/reproduce_paper.py; and the
-#               trainings with MMDetection's own tools/train.py.
+#               both rehearsals of tools/reproduce_paper.py and
+#               tools/analysis/compare.py's whole run; and the trainings
+#               with MMDetection's own tools/train.py.
 # make paper-rehearsal: tools/reproduce_paper.py end to end on CPU: the
 #               Table 7 configs shrunk, on a miniature COCO that the test
 #               writes; 4 runs trained under torchrun (one stopped by

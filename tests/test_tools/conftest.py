@@ -1,10 +1,14 @@
 """Fixtures shared by the tool tests: one small toy set and one trained
-checkpoint for the whole session, since training is the slow part; a local
-Slurm cluster for the launcher tests."""
+checkpoint for the whole session, since training is the slow part (made
+once, however many pytest-xdist workers run); a local Slurm cluster for the
+launcher tests."""
+import fcntl
 import getpass
 import os
 import shutil
 import subprocess
+from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -13,21 +17,48 @@ from .utils import (SPEC, TOOLS, free_port, python_tool, run, tiny_config,
                     wait_for)
 
 
+def made_once(tmp_path_factory, name: str,
+              make: Callable[[Path], None]) -> Path:
+    """The folder ``name``, filled by ``make(folder)`` once for the whole
+    session: pytest-xdist's workers share it (the first to take the lock
+    fills it, the others wait and reuse it), so that make test's two
+    processes train the session's toy detector once, not twice."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        # Each worker's base folder lies in the session's.
+        root = root.parent
+    folder = root / name
+    with open(root / f'{name}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / '.made').exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            (folder / '.made').touch()
+    return folder
+
+
 @pytest.fixture(scope='session')
 def toy_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('pipeline') / 'toy'
-    make_toy_coco(str(root), ToyShapesSpec(**SPEC))
-    return root
+    return made_once(
+        tmp_path_factory, 'toy_shapes',
+        lambda folder: make_toy_coco(str(folder / 'toy'),
+                                     ToyShapesSpec(**SPEC))) / 'toy'
+
+
+def train_one_epoch(folder: Path, toy_root: Path) -> None:
+    config = tiny_config(folder, toy_root)
+    run(python_tool('train.py', config, '--work-dir', folder / 'work',
+                    '--tensorboard'), folder)
 
 
 @pytest.fixture(scope='session')
 def trained(tmp_path_factory, toy_root):
     """One epoch of the toy Faster R-CNN, trained with tools/train.py
     ``--tensorboard``; its work dir holds the JSON and TensorBoard logs."""
-    folder = tmp_path_factory.mktemp('trained')
-    config = tiny_config(folder, toy_root)
-    run(python_tool('train.py', config, '--work-dir', folder / 'work',
-                    '--tensorboard'), folder)
+    folder = made_once(tmp_path_factory, 'trained',
+                       lambda folder: train_one_epoch(folder, toy_root))
+    (config, ) = folder.glob('*-tiny.py')
     return config, folder / 'work' / 'epoch_1.pth'
 
 

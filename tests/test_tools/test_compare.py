@@ -1,4 +1,7 @@
-"""tools/analysis/compare.py: plain and SE twins over seeds, resumable."""
+"""tools/analysis/compare.py: plain and SE twins over seeds, resumable.
+The whole tool, which starts several trainings and tests, runs with the
+other multi-run rehearsals in `make test-launchers` (marker ``launchers``);
+its refusals and protocols here."""
 import json
 
 import pytest
@@ -14,7 +17,7 @@ def compare(arguments: tuple, cwd) -> str:
     return result.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.launchers
 def test_compare_trains_tests_tabulates_and_resumes(toy_root, tmp_path):
     configs = [tiny_config(tmp_path, toy_root, base, epochs=2)
                for base in (FASTER_PLAIN, FASTER)]
